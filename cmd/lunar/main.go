@@ -1,0 +1,15 @@
+// Command lunar is the one binary of the lunar project: an iSCSI target, an
+// iSCSI initiator and a cluster connect orchestrator.
+//
+// Run "lunar help" for its commands.
+package main
+
+import (
+	"os"
+)
+
+func main() {
+	if err := newRootCommand(os.Stdout, os.Stderr).Execute(); err != nil {
+		os.Exit(1)
+	}
+}
