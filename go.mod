@@ -13,4 +13,5 @@ require (
 	github.com/mattn/go-isatty v0.0.20 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect
 	golang.org/x/sys v0.29.0 // indirect
+	golang.org/x/text v0.44.0 // indirect
 )

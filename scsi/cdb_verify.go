@@ -1,0 +1,85 @@
+package scsi
+
+// Verify is VERIFY(10) or VERIFY(16) (SBC-3 sections 5.33 and 5.35):
+//
+//	byte 0    OPERATION CODE (2Fh or 8Fh)
+//	byte 1    VRPROTECT (7-5) | DPO (4) | reserved (3) | BYTCHK (2-1) | obsolete/reserved (0)
+//	10: LBA 2-5, GROUP NUMBER 6 (4-0), VERIFICATION LENGTH 7-8, CONTROL 9
+//	16: LBA 2-9, VERIFICATION LENGTH 10-13, GROUP NUMBER 14 (4-0), CONTROL 15
+type Verify struct {
+	// Op is OpVerify10 or OpVerify16. Zero encodes as the 10-byte form
+	// when LBA and Blocks fit it.
+	Op        OpCode
+	VRProtect uint8 // VRPROTECT, 3 bits; the target checks it
+	DPO       bool
+	// ByteCheck is BYTCHK: 00b verify the medium only (no Data-Out), 01b
+	// compare Blocks blocks of Data-Out, 11b compare one block of Data-Out
+	// with every block; 10b is reserved and rejected on decode.
+	ByteCheck uint8
+	LBA       uint64
+	Blocks    uint32 // VERIFICATION LENGTH
+	Group     uint8
+	Control   ControlByte
+}
+
+// OpCode returns Op, or the operation code a zero Op encodes as.
+func (v *Verify) OpCode() OpCode { return cdbPickOp(v.Op, OpVerify10, OpVerify16, v.LBA, v.Blocks) }
+
+// Range returns the LBA and the number of blocks verified.
+func (v *Verify) Range() (uint64, uint32) { return v.LBA, v.Blocks }
+
+// TransferBlocks returns the number of logical blocks of Data-Out: none
+// for BYTCHK 00b, one for 11b, Blocks for 01b.
+func (v *Verify) TransferBlocks() uint32 {
+	switch v.ByteCheck {
+	case cdbByteCheckNone:
+		return 0
+	case cdbByteCheckOneBlock:
+		return min(v.Blocks, 1)
+	}
+	return v.Blocks
+}
+
+// MarshalBinary returns the CDB.
+func (v *Verify) MarshalBinary() ([]byte, error) { return v.AppendBinary(make([]byte, 0, 16)) }
+
+// AppendBinary appends the CDB to b.
+func (v *Verify) AppendBinary(b []byte) ([]byte, error) {
+	op := v.OpCode()
+	if err := cdbCheckOp(op, OpVerify10, OpVerify16); err != nil {
+		return b, err
+	}
+	if err := cdbProtectFits(op, "VRPROTECT", v.VRProtect); err != nil {
+		return b, err
+	}
+	if !cdbFits(uint64(v.ByteCheck), 2) {
+		return b, cdbFitErr(op, 1, 2, "BYTCHK", uint64(v.ByteCheck), 2)
+	}
+	flags := v.VRProtect<<cdbProtectShift | cdbBit(v.DPO, cdbBitDPO) | v.ByteCheck<<cdbByteCheckShift
+	return cdbAppendBlock(b, op, cdbBlockFields{flags: flags, lba: v.LBA, length: v.Blocks, group: v.Group, control: v.Control})
+}
+
+// UnmarshalBinary decodes a VERIFY CDB. A reserved BYTCHK value is a
+// *CDBFieldError at byte 1 bit 2.
+func (v *Verify) UnmarshalBinary(cdb []byte) error {
+	op, err := cdbCheck(cdb, OpVerify10, OpVerify16)
+	if err != nil {
+		return err
+	}
+	f := cdbDecodeBlock(op, cdb)
+	bc := f.flags >> cdbByteCheckShift & 0x3
+	if err := cdbCheckByteCheck(op, bc); err != nil {
+		return err
+	}
+	*v = Verify{
+		Op:        op,
+		VRProtect: f.flags >> cdbProtectShift,
+		DPO:       f.flags&cdbBitDPO != 0,
+		ByteCheck: bc,
+		LBA:       f.lba,
+		Blocks:    f.length,
+		Group:     f.group,
+		Control:   f.control,
+	}
+	return nil
+}
