@@ -151,17 +151,16 @@ func testModeParameters() *ModeParameters {
 }
 
 var (
-	modeCachingWCE   = []byte{0x88, 0x12, 0x04, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
-	modeCachingZero  = []byte{0x88, 0x12, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
-	modeControlQAM1  = []byte{0x0a, 0x0a, 0x00, 0x10, 0, 0, 0, 0, 0, 0, 0, 0}
-	modeControlMask  = []byte{0x0a, 0x0a, 0x04, 0x00, 0, 0, 0, 0, 0, 0, 0, 0}
-	modeIECCurrent   = []byte{0x1c, 0x0a, 0x08, 0, 0, 0, 0, 0, 0, 0, 0, 0}
-	modeIECZero      = []byte{0x1c, 0x0a, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0}
-	modeControlExt   = append([]byte{0x4a, 0x01, 0x00, 0x1c, 0, 0, 0xfc}, make([]byte, 25)...)
-	modeControlExt0  = append([]byte{0x4a, 0x01, 0x00, 0x1c}, make([]byte, 28)...)
-	modeShortBD512   = []byte{0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x02, 0x00}
-	modeLongBD512    = []byte{0, 0, 0, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x00}
-	modeControlZeros = []byte{0x0a, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	modeCachingWCE  = []byte{0x88, 0x12, 0x04, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	modeCachingZero = []byte{0x88, 0x12, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	modeControlQAM1 = []byte{0x0a, 0x0a, 0x00, 0x10, 0, 0, 0, 0, 0, 0, 0, 0}
+	modeControlMask = []byte{0x0a, 0x0a, 0x04, 0x00, 0, 0, 0, 0, 0, 0, 0, 0}
+	modeIECCurrent  = []byte{0x1c, 0x0a, 0x08, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	modeIECZero     = []byte{0x1c, 0x0a, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	modeControlExt  = append([]byte{0x4a, 0x01, 0x00, 0x1c, 0, 0, 0xfc}, make([]byte, 25)...)
+	modeControlExt0 = append([]byte{0x4a, 0x01, 0x00, 0x1c}, make([]byte, 28)...)
+	modeShortBD512  = []byte{0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x02, 0x00}
+	modeLongBD512   = []byte{0, 0, 0, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x00}
 )
 
 func cat(parts ...[]byte) []byte { return slices.Concat(parts...) }
