@@ -88,8 +88,8 @@ type LoginRequest struct {
 	// CSG is the current stage.
 	CSG Stage
 	// NSG is the next stage. It is valid only when Transit is set;
-	// otherwise it is reserved: EncodeFrame sends zero and DecodeFrame
-	// leaves it zero.
+	// otherwise it is reserved and a receiver ignores it, but the codec
+	// carries it as it is so a PDU re-encodes to the same bytes.
 	NSG Stage
 	// VersionMax is the highest protocol version the initiator supports.
 	VersionMax uint8
@@ -134,8 +134,12 @@ func loginStageByte(op Opcode, transit, cont bool, csg, nsg Stage) (byte, error)
 		if !nsg.valid() {
 			return 0, fmt.Errorf("%w: %v NSG %d is reserved", ErrInvalidField, op, uint8(nsg))
 		}
-		b |= loginTransitBit | byte(nsg)
+		b |= loginTransitBit
 	}
+	// Without T the field is reserved, but peers fill it anyway (libiscsi
+	// sends NSG=1 with T=0 in its CHAP steps): carry it as it is, so a
+	// PDU re-encodes to the bytes it came from.
+	b |= byte(nsg) & loginStageMask
 	if cont {
 		b |= loginContinueBit
 	}
@@ -143,13 +147,12 @@ func loginStageByte(op Opcode, transit, cont bool, csg, nsg Stage) (byte, error)
 }
 
 // parseLoginStageByte splits byte 1 of a Login Request or Response and
-// checks the rules both share. NSG is zero unless T is set.
+// checks the rules both share. NSG is returned as sent even without T,
+// where it is reserved and must be ignored.
 func parseLoginStageByte(op Opcode, b byte) (transit, cont bool, csg, nsg Stage, err error) {
 	transit, cont = b&loginTransitBit != 0, b&loginContinueBit != 0
 	csg = Stage(b >> loginCSGShift & loginStageMask)
-	if transit {
-		nsg = Stage(b & loginStageMask)
-	}
+	nsg = Stage(b & loginStageMask)
 	if _, err := loginStageByte(op, transit, cont, csg, nsg); err != nil {
 		return false, false, 0, 0, err
 	}

@@ -224,20 +224,23 @@ func TestLoginRequestRules(t *testing.T) {
 		_, err := (&LoginRequest{Transit: true, NSG: 7}).MarshalBinary()
 		smWantErrIs(t, err, ErrInvalidField)
 	})
-	t.Run("NSG ignored without T", func(t *testing.T) {
+	t.Run("NSG carried without T", func(t *testing.T) {
+		// Reserved without T, so a receiver ignores it; the codec keeps
+		// the bits (libiscsi sends NSG=1 with T=0) so it re-encodes
+		// byte for byte, even the reserved value 2.
 		var p LoginRequest
 		if err := p.UnmarshalBinary(with(1, 0x06)); err != nil {
 			t.Fatal(err)
 		}
-		if p.Transit || p.CSG != LoginOperationalNegotiation || p.NSG != SecurityNegotiation {
-			t.Fatalf("got T=%v CSG=%v NSG=%v, want false, operational, 0", p.Transit, p.CSG, p.NSG)
+		if p.Transit || p.CSG != LoginOperationalNegotiation || p.NSG != Stage(2) {
+			t.Fatalf("got T=%v CSG=%v NSG=%v, want false, operational, 2", p.Transit, p.CSG, p.NSG)
 		}
 		b, err := (&LoginRequest{CSG: LoginOperationalNegotiation, NSG: FullFeaturePhase}).MarshalBinary()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if b[1] != 0x04 {
-			t.Fatalf("byte 1 = %#02x, want 0x04 (NSG reserved without T)", b[1])
+		if b[1] != 0x07 {
+			t.Fatalf("byte 1 = %#02x, want 0x07 (NSG carried without T)", b[1])
 		}
 	})
 	t.Run("I bit ignored on decode", func(t *testing.T) {

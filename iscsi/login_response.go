@@ -123,8 +123,8 @@ type LoginResponse struct {
 	// CSG is the current stage.
 	CSG Stage
 	// NSG is the next stage. It is valid only when Transit is set;
-	// otherwise it is reserved: EncodeFrame sends zero and DecodeFrame
-	// leaves it zero.
+	// otherwise it is reserved and a receiver ignores it, but the codec
+	// carries it as it is so a PDU re-encodes to the same bytes.
 	NSG Stage
 	// VersionMax is the highest protocol version the target supports.
 	VersionMax uint8
