@@ -128,6 +128,12 @@ func FuzzDecode(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	golden, digest := goldenPDUs(f)
+	for i, b := range golden {
+		if !digest[i] {
+			f.Add(b)
+		}
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p1, err := Unmarshal(b)
 		if err != nil {

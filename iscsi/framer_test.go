@@ -887,6 +887,14 @@ func FuzzFramerRead(f *testing.F) {
 		f.Add(bits|4, uint16(0), stream)
 	}
 	f.Add(byte(0), uint16(1), framerWire(framerTestFrame(OpDataOut, 1, nil, make([]byte, 600)), false, false))
+	golden, digest := goldenPDUs(f)
+	for i, b := range golden {
+		bits := byte(0)
+		if digest[i] {
+			bits = 1
+		}
+		f.Add(bits, uint16(0), b)
+	}
 	f.Fuzz(func(t *testing.T, bits byte, limit uint16, in []byte) {
 		cfg := FramerConfig{HeaderDigest: bits&1 != 0, DataDigest: bits&2 != 0}
 		if limit != 0 {

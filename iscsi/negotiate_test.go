@@ -644,6 +644,10 @@ func TestParamsHelpers(t *testing.T) {
 }
 
 func FuzzNegotiate(f *testing.F) {
+	for _, seg := range goldenTextSegments(f) {
+		f.Add(byte(0), seg)
+		f.Add(byte(1), seg)
+	}
 	f.Add(byte(1), AppendPairs(nil, firstRequest(negKV("MaxBurstLength=1048576"), negKV("HeaderDigest=CRC32C,None"))))
 	f.Add(byte(0), AppendPairs(nil, firstRequest(negKV("AuthMethod=CHAP,None"), negKV("CHAP_A=5"))))
 	f.Add(byte(1), AppendPairs(nil, []KeyValue{{KeyInitiatorName, testIQNInitiator}, {KeySessionType, "Discovery"}, negKV("X-a=1"), negKV("IFMarker=No")}))

@@ -363,6 +363,9 @@ func TestTextAccumulatorBound(t *testing.T) {
 
 func FuzzTextReader(f *testing.F) {
 	f.Add(goldenText)
+	for _, seg := range goldenTextSegments(f) {
+		f.Add(seg)
+	}
 	f.Add([]byte("MaxBurstLength=262144\x00FirstBurstLength=65536\x00"))
 	f.Add([]byte("CHAP_C=0x" + strings.Repeat("ab", 300) + "\x00"))
 	f.Add([]byte("A=1"))

@@ -273,6 +273,9 @@ func FuzzDecodeCDB(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	for _, cdb := range loadGoldenSCSI(f).cdbs {
+		f.Add(cdb)
+	}
 	f.Fuzz(func(t *testing.T, cdb []byte) {
 		c, err := DecodeCDB(cdb)
 		if err != nil {

@@ -114,6 +114,9 @@ func FuzzInquiryData(f *testing.F) {
 	for _, tc := range inquiryGolden {
 		f.Add(sivHex(f, tc.hex))
 	}
+	for _, b := range loadGoldenSCSI(f).dataIn {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var d InquiryData
 		if err := d.UnmarshalBinary(b); err != nil {

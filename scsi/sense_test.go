@@ -360,6 +360,9 @@ func FuzzParseSense(f *testing.F) {
 		f.Add(sivHex(f, tc.hex))
 	}
 	f.Add([]byte{0x72, 0, 0, 0, 0, 0, 0, 2, 0x00, 0x00})
+	for _, b := range loadGoldenSCSI(f).senses {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := ParseSense(b)
 		if err != nil {

@@ -216,6 +216,9 @@ func FuzzParseVPD(f *testing.F) {
 	for _, tc := range vpdGolden(f) {
 		f.Add(sivHex(f, tc.hex))
 	}
+	for _, b := range loadGoldenSCSI(f).dataIn {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := ParseVPD(b)
 		if err != nil {
