@@ -2,6 +2,7 @@ package iscsi_test
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"os"
 	"path/filepath"
@@ -15,8 +16,9 @@ import (
 
 // The golden PDUs were recorded between libiscsi's tools and tgtd (see
 // scripts/capture-golden.sh). Their names are
-// <capture>-s<stream><i|t>-<seq>-<pdu>[.hd].bin.
-const goldenDir = "../testdata/golden"
+// <capture>-s<stream><i|t>-<seq>-<pdu>[.hd].bin. The interop suite sets
+// LUNAR_GOLDEN_DIR to a capture it has just recorded.
+var goldenDir = cmp.Or(os.Getenv("LUNAR_GOLDEN_DIR"), "../testdata/golden")
 
 // The CHAP secrets the capture script configured in tgtd.
 const (

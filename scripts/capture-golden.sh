@@ -4,10 +4,12 @@
 # Debian packages — and splits it into one file per PDU under
 # testdata/golden/, for the iscsi package's golden tests.
 #
-# Usage: scripts/capture-golden.sh   (as root; needs tgt, libiscsi-bin, tshark)
+# Usage: scripts/capture-golden.sh [OUTDIR]   (as root; needs tgt, libiscsi-bin,
+# tshark). OUTDIR defaults to testdata/golden; the interop suite records into
+# a temporary directory and runs the golden tests on that fresh capture.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=testdata/golden
+out=${1:-testdata/golden}
 port=3261
 ctl=77
 work=$(mktemp -d)
@@ -77,6 +79,7 @@ capture read timeout -s INT 3 iscsi-perf -i iqn.2026-11.org.lunar.golden:perf -m
 
 rm -rf "$out"
 mkdir -p "$out"
+out=$(cd "$out" && pwd)
 for name in "${pcaps[@]}"; do
 	# One line per TCP segment: stream, source port, payload hex.
 	tshark -r "$work/$name.pcapng" -T fields -e tcp.stream -e tcp.srcport -e tcp.payload \

@@ -15,7 +15,7 @@ step() { printf '\n=== %s\n' "$*"; }
 
 step "install: Debian packages"
 export DEBIAN_FRONTEND=noninteractive
-apt_packages=(tgt libiscsi-bin)
+apt_packages=(tgt libiscsi-bin tshark)
 missing=()
 for p in "${apt_packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -50,3 +50,12 @@ go test -race -count=1 ./...
 
 step "lunar version"
 go run ./cmd/lunar version
+
+step "interop: libiscsi against tgtd, decoded by lunar's codecs"
+# Record a fresh capture between the two peers and run the golden tests on
+# it, so the codecs are checked against today's tgtd and libiscsi, not only
+# against the stored capture.
+capture_dir=$(mktemp -d)
+trap 'rm -rf "$capture_dir"' EXIT
+bash scripts/capture-golden.sh "$capture_dir" >"$capture_dir.log" 2>&1 || { cat "$capture_dir.log"; exit 1; }
+LUNAR_GOLDEN_DIR="$capture_dir" go test -count=1 -run 'Golden' -v ./iscsi/ | grep -E '^(=== RUN|--- |ok|FAIL|PASS)'
