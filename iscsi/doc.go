@@ -10,12 +10,21 @@
 // A Frame is one PDU split into segments; a PDU type decodes from and
 // encodes into a Frame:
 //
-//	fr := iscsi.NewFramer(conn, conn, iscsi.FramerConfig{})
-//	f, err := fr.ReadFrame()
+//	fr, err := iscsi.NewFramer(conn, conn, iscsi.FramerConfig{})
+//	f, err := fr.ReadFrame()  // valid until the next read
 //	p, err := iscsi.Decode(f) // *iscsi.SCSICommand, *iscsi.LoginRequest, ...
+//	err = fr.WritePDU(&iscsi.NOPIn{ITT: itt, TTT: iscsi.ReservedTag})
 //
 // Every PDU type also marshals to and from its whole wire form (without
 // digests) with MarshalBinary, AppendBinary and UnmarshalBinary.
+//
+// Login is driven by a Negotiator, a state machine with no I/O: feed it
+// the key=value pairs of each Login or Text PDU and send what it returns;
+// CHAP runs beside it in CHAPTargetExchange or CHAPInitiatorExchange.
+//
+//	neg, err := iscsi.NewNegotiator(iscsi.RoleTarget, iscsi.NegotiatorConfig{})
+//	out, err := neg.Step(req.CSG, pairs)
+//	params := neg.Params() // once both sides agree to leave the stage
 //
 // # Concurrency
 //

@@ -24,4 +24,9 @@ var (
 	ErrDataDigest = errors.New("iscsi: data digest mismatch")
 	// ErrInvalidField means a field holds a value the RFC forbids.
 	ErrInvalidField = errors.New("iscsi: invalid field")
+	// ErrFramerUsage means a Framer method was called when it may not
+	// be: a read on a Framer without a reader, a write without a writer,
+	// ReadHeader while the previous PDU's data segment is unread, or
+	// ReadData with no header read.
+	ErrFramerUsage = errors.New("iscsi: framer used out of order")
 )

@@ -39,12 +39,6 @@ import (
 // data segment and its padding and is present only when DataSegmentLength
 // is not zero.
 
-// ErrFramerUsage means a Framer method was called when it may not be: a
-// read on a Framer without a reader, a write without a writer, ReadHeader
-// while the previous PDU's data segment is unread, or ReadData with no
-// header read.
-var ErrFramerUsage = errors.New("iscsi: framer used out of order")
-
 // Limits of MaxRecvDataSegmentLength (RFC 7143 section 13.12).
 const (
 	// DefaultMaxDataSegmentLength is MaxRecvDataSegmentLength's default,

@@ -70,8 +70,23 @@ func undocumented(fset *token.FileSet, f *ast.File) []string {
 			for _, spec := range d.Specs {
 				switch s := spec.(type) {
 				case *ast.TypeSpec:
-					if s.Name.IsExported() && s.Doc == nil && d.Doc == nil {
+					if !s.Name.IsExported() {
+						continue
+					}
+					if s.Doc == nil && d.Doc == nil {
 						report(s.Pos(), "type "+s.Name.Name)
+					}
+					if st, ok := s.Type.(*ast.StructType); ok {
+						for _, field := range st.Fields.List {
+							if field.Doc != nil || field.Comment != nil {
+								continue
+							}
+							for _, n := range field.Names {
+								if n.IsExported() {
+									report(n.Pos(), "field "+s.Name.Name+"."+n.Name)
+								}
+							}
+						}
 					}
 				case *ast.ValueSpec:
 					grouped := d.Lparen.IsValid() && d.Doc != nil
