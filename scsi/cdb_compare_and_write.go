@@ -12,16 +12,16 @@ import "encoding/binary"
 //	byte 14     reserved (7-5) | GROUP NUMBER (4-0)
 //	byte 15     CONTROL
 type CompareAndWrite struct {
-	WRProtect uint8 // WRPROTECT, 3 bits; the target checks it
-	DPO       bool
-	FUA       bool
-	FUANV     bool
-	LBA       uint64
+	WRProtect uint8  // WRPROTECT, 3 bits; the target checks it
+	DPO       bool   // DPO: disable page out
+	FUA       bool   // FUA: force unit access
+	FUANV     bool   // FUA_NV: force unit access, non-volatile cache
+	LBA       uint64 // LOGICAL BLOCK ADDRESS of the first block compared and written
 	// Blocks is NUMBER OF LOGICAL BLOCKS; the target compares it with
 	// its MAXIMUM COMPARE AND WRITE LENGTH.
 	Blocks  uint8
-	Group   uint8
-	Control ControlByte
+	Group   uint8       // GROUP NUMBER, 5 bits
+	Control ControlByte // CONTROL byte
 }
 
 // OpCode returns OpCompareAndWrite.

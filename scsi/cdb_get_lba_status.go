@@ -12,9 +12,9 @@ import "encoding/binary"
 //	byte 14     reserved
 //	byte 15     CONTROL
 type GetLBAStatus struct {
-	LBA              uint64 // STARTING LOGICAL BLOCK ADDRESS
-	AllocationLength uint32
-	Control          ControlByte
+	LBA              uint64      // STARTING LOGICAL BLOCK ADDRESS
+	AllocationLength uint32      // ALLOCATION LENGTH, in bytes, of the LBAStatusData to return
+	Control          ControlByte // CONTROL byte
 }
 
 // OpCode returns OpServiceActionIn16.

@@ -13,10 +13,10 @@ import (
 //	byte 3-4  ALLOCATION LENGTH
 //	byte 5    CONTROL
 type Inquiry struct {
-	EVPD             bool  // EVPD: return the vital product data page PageCode
-	PageCode         uint8 // PAGE CODE; must be zero when EVPD is clear
-	AllocationLength uint16
-	Control          ControlByte
+	EVPD             bool        // EVPD: return the vital product data page PageCode
+	PageCode         uint8       // PAGE CODE; must be zero when EVPD is clear
+	AllocationLength uint16      // ALLOCATION LENGTH, in bytes, of the INQUIRY data to return
+	Control          ControlByte // CONTROL byte
 }
 
 // OpCode returns OpInquiry.

@@ -16,10 +16,10 @@ type ModeSelect struct {
 	// SELECT(6) when ParameterListLength fits a byte, MODE SELECT(10)
 	// otherwise.
 	Op                  OpCode
-	PF                  bool   // PF: page format
-	SP                  bool   // SP: save pages
-	ParameterListLength uint16 // one byte in MODE SELECT(6)
-	Control             ControlByte
+	PF                  bool        // PF: page format
+	SP                  bool        // SP: save pages
+	ParameterListLength uint16      // one byte in MODE SELECT(6)
+	Control             ControlByte // CONTROL byte
 }
 
 // Byte 1 bits of MODE SELECT.

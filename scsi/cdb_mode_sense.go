@@ -30,13 +30,13 @@ type ModeSense struct {
 	// when LLBAA is clear and AllocationLength fits a byte, MODE
 	// SENSE(10) otherwise.
 	Op               OpCode
-	LLBAA            bool // LLBAA, MODE SENSE(10) only: long LBA block descriptors accepted
-	DBD              bool // DBD: disable block descriptors
-	PC               PageControl
-	PageCode         uint8 // PAGE CODE, 6 bits
-	SubpageCode      uint8
-	AllocationLength uint16 // one byte in MODE SENSE(6)
-	Control          ControlByte
+	LLBAA            bool        // LLBAA, MODE SENSE(10) only: long LBA block descriptors accepted
+	DBD              bool        // DBD: disable block descriptors
+	PC               PageControl // PC (page control), 2 bits: current, changeable, default or saved values
+	PageCode         uint8       // PAGE CODE, 6 bits
+	SubpageCode      uint8       // SUBPAGE CODE; FFh asks for every subpage
+	AllocationLength uint16      // one byte in MODE SENSE(6)
+	Control          ControlByte // CONTROL byte
 }
 
 // Byte 1 bits of MODE SENSE.

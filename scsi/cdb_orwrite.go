@@ -9,14 +9,14 @@ package scsi
 //	byte 14     reserved (7-5) | GROUP NUMBER (4-0)
 //	byte 15     CONTROL
 type ORWrite struct {
-	ORProtect uint8 // ORPROTECT, 3 bits; the target checks it
-	DPO       bool
-	FUA       bool
-	FUANV     bool
-	LBA       uint64
-	Blocks    uint32 // TRANSFER LENGTH
-	Group     uint8
-	Control   ControlByte
+	ORProtect uint8       // ORPROTECT, 3 bits; the target checks it
+	DPO       bool        // DPO: disable page out
+	FUA       bool        // FUA: force unit access
+	FUANV     bool        // FUA_NV: force unit access, non-volatile cache
+	LBA       uint64      // LOGICAL BLOCK ADDRESS of the first block
+	Blocks    uint32      // TRANSFER LENGTH
+	Group     uint8       // GROUP NUMBER, 5 bits
+	Control   ControlByte // CONTROL byte
 }
 
 // OpCode returns OpORWrite16.

@@ -119,9 +119,9 @@ const PRScopeLU = 0x0
 //	byte 7-8  ALLOCATION LENGTH
 //	byte 9    CONTROL
 type PersistentReserveIn struct {
-	ServiceAction    PRInServiceAction
-	AllocationLength uint16
-	Control          ControlByte
+	ServiceAction    PRInServiceAction // SERVICE ACTION, 5 bits; decoding rejects values above READ FULL STATUS (03h)
+	AllocationLength uint16            // ALLOCATION LENGTH, in bytes, of the parameter data to return
+	Control          ControlByte       // CONTROL byte
 }
 
 // OpCode returns OpPersistentReserveIn.
@@ -172,14 +172,17 @@ func (p *PersistentReserveIn) UnmarshalBinary(cdb []byte) error {
 //	byte 5-8  PARAMETER LIST LENGTH
 //	byte 9    CONTROL
 type PersistentReserveOut struct {
-	ServiceAction PROutServiceAction
+	ServiceAction PROutServiceAction // SERVICE ACTION, 5 bits; decoding rejects values above REGISTER AND MOVE (07h)
 	// Scope is SCOPE, 4 bits; PRScopeLU is the only value SPC-4 defines.
 	// Which service actions use Scope and Type, and so whether a value is
 	// invalid, is the target's to check.
-	Scope               uint8
-	Type                PRType // TYPE, 4 bits
+	Scope uint8
+	Type  PRType // TYPE, 4 bits
+	// ParameterListLength is PARAMETER LIST LENGTH: the number of bytes of
+	// Data-Out, a PROutParameters (24 bytes without SPEC_I_PT) or a
+	// PRRegisterAndMoveParameters.
 	ParameterListLength uint32
-	Control             ControlByte
+	Control             ControlByte // CONTROL byte
 }
 
 // OpCode returns OpPersistentReserveOut.

@@ -11,11 +11,11 @@ type PreFetch struct {
 	// Op is OpPreFetch10 or OpPreFetch16. Zero encodes as the 10-byte
 	// form when LBA and Blocks fit it.
 	Op      OpCode
-	Immed   bool // IMMED
-	LBA     uint64
-	Blocks  uint32 // PREFETCH LENGTH; zero means to the last block
-	Group   uint8
-	Control ControlByte
+	Immed   bool        // IMMED
+	LBA     uint64      // LOGICAL BLOCK ADDRESS of the first block to prefetch; 32 bits in PRE-FETCH(10)
+	Blocks  uint32      // PREFETCH LENGTH; zero means to the last block
+	Group   uint8       // GROUP NUMBER, 5 bits
+	Control ControlByte // CONTROL byte
 }
 
 // OpCode returns Op, or the operation code a zero Op encodes as.

@@ -11,7 +11,7 @@ type PreventAllowMediumRemoval struct {
 	// Prevent is PREVENT, 2 bits: 00b removal allowed, 01b removal
 	// prevented; 10b and 11b are obsolete (the target decides).
 	Prevent uint8
-	Control ControlByte
+	Control ControlByte // CONTROL byte
 }
 
 // OpCode returns OpPreventAllowMediumRemoval.

@@ -27,16 +27,16 @@ type Read struct {
 	// acceptable depends on the logical unit's protection information,
 	// so the target checks it.
 	RDProtect uint8
-	DPO       bool // disable page out
-	FUA       bool // force unit access
-	FUANV     bool // FUA_NV: force unit access, non-volatile cache
-	LBA       uint64
+	DPO       bool   // disable page out
+	FUA       bool   // force unit access
+	FUANV     bool   // FUA_NV: force unit access, non-volatile cache
+	LBA       uint64 // LOGICAL BLOCK ADDRESS of the first block; 21 bits in READ(6), 32 in READ(10) and READ(12)
 	// Blocks is the number of logical blocks to transfer: the TRANSFER
 	// LENGTH field, except that a READ(6) TRANSFER LENGTH of zero is 256
 	// blocks (SBC-3 section 5.8) and Blocks holds 256.
 	Blocks  uint32
-	Group   uint8 // GROUP NUMBER, 5 bits
-	Control ControlByte
+	Group   uint8       // GROUP NUMBER, 5 bits
+	Control ControlByte // CONTROL byte
 }
 
 // OpCode returns Op, or the operation code a zero Op encodes as.

@@ -14,9 +14,9 @@ import (
 //	byte 8    reserved (7-1) | PMI (0)
 //	byte 9    CONTROL
 type ReadCapacity10 struct {
-	LBA     uint32 // LOGICAL BLOCK ADDRESS; must be zero when PMI is clear
-	PMI     bool   // PMI: partial medium indicator
-	Control ControlByte
+	LBA     uint32      // LOGICAL BLOCK ADDRESS; must be zero when PMI is clear
+	PMI     bool        // PMI: partial medium indicator
+	Control ControlByte // CONTROL byte
 }
 
 // OpCode returns OpReadCapacity10.
@@ -71,10 +71,10 @@ func cdbCheckPMI(op OpCode, lba uint64, pmi bool) error {
 //	byte 14     reserved (7-1) | PMI (0)
 //	byte 15     CONTROL
 type ReadCapacity16 struct {
-	LBA              uint64 // LOGICAL BLOCK ADDRESS; must be zero when PMI is clear
-	AllocationLength uint32
-	PMI              bool
-	Control          ControlByte
+	LBA              uint64      // LOGICAL BLOCK ADDRESS; must be zero when PMI is clear
+	AllocationLength uint32      // ALLOCATION LENGTH, in bytes; the full data is ReadCapacity16DataLength bytes
+	PMI              bool        // PMI: partial medium indicator
+	Control          ControlByte // CONTROL byte
 }
 
 // OpCode returns OpServiceActionIn16.

@@ -33,9 +33,9 @@ const (
 //	byte 10    reserved
 //	byte 11    CONTROL
 type ReportLUNs struct {
-	SelectReport     SelectReport
-	AllocationLength uint32 // at least 16
-	Control          ControlByte
+	SelectReport     SelectReport // SELECT REPORT: which logical units to list; decoding rejects reserved values
+	AllocationLength uint32       // at least 16
+	Control          ControlByte  // CONTROL byte
 }
 
 // OpCode returns OpReportLUNs.

@@ -11,8 +11,8 @@ type RequestSense struct {
 	// Desc is DESC: return descriptor format sense data. A target that
 	// supports only fixed format rejects it (that check is the target's).
 	Desc             bool
-	AllocationLength uint8
-	Control          ControlByte
+	AllocationLength uint8       // ALLOCATION LENGTH, in bytes, of the sense data to return
+	Control          ControlByte // CONTROL byte
 }
 
 // OpCode returns OpRequestSense.

@@ -65,11 +65,11 @@ func cdbDecodeReservation(op, op6 OpCode, cdb []byte) cdbReservation10 {
 type Reserve struct {
 	// Op is OpReserve6 or OpReserve10; zero encodes as RESERVE(6).
 	Op                  OpCode
-	ThirdParty          bool  // 3RDPTY
-	LongID              bool  // LONGID
-	ThirdPartyDeviceID  uint8 // THIRD-PARTY DEVICE ID
-	ParameterListLength uint16
-	Control             ControlByte
+	ThirdParty          bool        // 3RDPTY
+	LongID              bool        // LONGID
+	ThirdPartyDeviceID  uint8       // THIRD-PARTY DEVICE ID
+	ParameterListLength uint16      // PARAMETER LIST LENGTH, in bytes; RESERVE(10) only
+	Control             ControlByte // CONTROL byte
 }
 
 // OpCode returns Op, or OpReserve6 for a zero Op.
@@ -110,11 +110,11 @@ func (r *Reserve) UnmarshalBinary(cdb []byte) error {
 type Release struct {
 	// Op is OpRelease6 or OpRelease10; zero encodes as RELEASE(6).
 	Op                  OpCode
-	ThirdParty          bool  // 3RDPTY
-	LongID              bool  // LONGID
-	ThirdPartyDeviceID  uint8 // THIRD-PARTY DEVICE ID
-	ParameterListLength uint16
-	Control             ControlByte
+	ThirdParty          bool        // 3RDPTY
+	LongID              bool        // LONGID
+	ThirdPartyDeviceID  uint8       // THIRD-PARTY DEVICE ID
+	ParameterListLength uint16      // PARAMETER LIST LENGTH, in bytes; RELEASE(10) only
+	Control             ControlByte // CONTROL byte
 }
 
 // OpCode returns Op, or OpRelease6 for a zero Op.

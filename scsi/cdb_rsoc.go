@@ -38,12 +38,12 @@ const (
 //	byte 10    reserved
 //	byte 11    CONTROL
 type ReportSupportedOperationCodes struct {
-	RCTD                   bool // RCTD: return command timeouts descriptors
-	ReportingOptions       ReportingOptions
-	RequestedOpCode        OpCode
-	RequestedServiceAction uint16
-	AllocationLength       uint32
-	Control                ControlByte
+	RCTD                   bool             // RCTD: return command timeouts descriptors
+	ReportingOptions       ReportingOptions // REPORTING OPTIONS, 3 bits; decoding rejects the reserved 100b to 111b
+	RequestedOpCode        OpCode           // REQUESTED OPERATION CODE; unused with ReportingOptionsAll
+	RequestedServiceAction uint16           // REQUESTED SERVICE ACTION; used with reporting options 010b and 011b
+	AllocationLength       uint32           // ALLOCATION LENGTH, in bytes, of the parameter data to return
+	Control                ControlByte      // CONTROL byte
 }
 
 // OpCode returns OpMaintenanceIn.
@@ -108,9 +108,9 @@ func (r *ReportSupportedOperationCodes) UnmarshalBinary(cdb []byte) error {
 //	byte 10    reserved
 //	byte 11    CONTROL
 type ReportSupportedTaskManagementFunctions struct {
-	RepD             bool // REPD: return extended parameter data
-	AllocationLength uint32
-	Control          ControlByte
+	RepD             bool        // REPD: return extended parameter data
+	AllocationLength uint32      // ALLOCATION LENGTH, in bytes, of the parameter data to return
+	Control          ControlByte // CONTROL byte
 }
 
 // OpCode returns OpMaintenanceIn.

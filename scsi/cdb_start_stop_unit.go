@@ -11,16 +11,16 @@ import "fmt"
 //	byte 4    POWER CONDITION (7-4) | reserved (3) | NO_FLUSH (2) | LOEJ (1) | START (0)
 //	byte 5    CONTROL
 type StartStopUnit struct {
-	Immed                  bool
+	Immed                  bool  // IMMED: return status once the CDB is validated, before the operation completes
 	PowerConditionModifier uint8 // 4 bits
 	// PowerCondition is POWER CONDITION, 4 bits: 0h START_VALID (process
 	// START and LOEJ), 1h ACTIVE, 2h IDLE, 3h STANDBY, 7h LU_CONTROL, Ah
 	// FORCE_IDLE_0, Bh FORCE_STANDBY_0; 5h is obsolete, the rest reserved.
 	PowerCondition uint8
-	NoFlush        bool // NO_FLUSH
-	LoEj           bool // LOEJ: load or eject the medium
-	Start          bool // START
-	Control        ControlByte
+	NoFlush        bool        // NO_FLUSH
+	LoEj           bool        // LOEJ: load or eject the medium
+	Start          bool        // START
+	Control        ControlByte // CONTROL byte
 }
 
 // OpCode returns OpStartStopUnit.

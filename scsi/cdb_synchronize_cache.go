@@ -11,14 +11,14 @@ type SynchronizeCache struct {
 	// Op is OpSynchronizeCache10 or OpSynchronizeCache16. Zero encodes as
 	// the 10-byte form when LBA and Blocks fit it.
 	Op     OpCode
-	SyncNV bool // SYNC_NV
-	Immed  bool // IMMED: return status before the cache is synchronized
-	LBA    uint64
+	SyncNV bool   // SYNC_NV
+	Immed  bool   // IMMED: return status before the cache is synchronized
+	LBA    uint64 // LOGICAL BLOCK ADDRESS of the first block; 32 bits in SYNCHRONIZE CACHE(10)
 	// Blocks is NUMBER OF LOGICAL BLOCKS; zero means every block from LBA
 	// to the last one (SBC-3 5.22).
 	Blocks  uint32
-	Group   uint8
-	Control ControlByte
+	Group   uint8       // GROUP NUMBER, 5 bits
+	Control ControlByte // CONTROL byte
 }
 
 // cdbBitSyncNV is SYNC_NV, byte 1 bit 2.

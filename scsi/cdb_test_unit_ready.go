@@ -6,7 +6,7 @@ package scsi
 //	byte 1-4  reserved
 //	byte 5    CONTROL
 type TestUnitReady struct {
-	Control ControlByte
+	Control ControlByte // CONTROL byte
 }
 
 // OpCode returns OpTestUnitReady.

@@ -12,10 +12,13 @@ import "encoding/binary"
 //	byte 7-8  PARAMETER LIST LENGTH
 //	byte 9    CONTROL
 type Unmap struct {
-	Anchor              bool // ANCHOR; the target checks ANC_SUP
-	Group               uint8
+	Anchor bool  // ANCHOR; the target checks ANC_SUP
+	Group  uint8 // GROUP NUMBER, 5 bits
+	// ParameterListLength is PARAMETER LIST LENGTH: the number of bytes of
+	// the UnmapParameterList sent as Data-Out. Zero sends none and is not an
+	// error; 1 to 7 is a PARAMETER LIST LENGTH ERROR (SBC-3 5.28).
 	ParameterListLength uint16
-	Control             ControlByte
+	Control             ControlByte // CONTROL byte
 }
 
 // OpCode returns OpUnmap.

@@ -11,15 +11,15 @@ type Verify struct {
 	// when LBA and Blocks fit it.
 	Op        OpCode
 	VRProtect uint8 // VRPROTECT, 3 bits; the target checks it
-	DPO       bool
+	DPO       bool  // DPO: disable page out
 	// ByteCheck is BYTCHK: 00b verify the medium only (no Data-Out), 01b
 	// compare Blocks blocks of Data-Out, 11b compare one block of Data-Out
 	// with every block; 10b is reserved and rejected on decode.
 	ByteCheck uint8
-	LBA       uint64
-	Blocks    uint32 // VERIFICATION LENGTH
-	Group     uint8
-	Control   ControlByte
+	LBA       uint64      // LOGICAL BLOCK ADDRESS of the first block; 32 bits in VERIFY(10)
+	Blocks    uint32      // VERIFICATION LENGTH
+	Group     uint8       // GROUP NUMBER, 5 bits
+	Control   ControlByte // CONTROL byte
 }
 
 // OpCode returns Op, or the operation code a zero Op encodes as.

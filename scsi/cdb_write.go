@@ -25,16 +25,16 @@ type Write struct {
 	// acceptable depends on the logical unit's protection information,
 	// so the target checks it.
 	WRProtect uint8
-	DPO       bool // disable page out
-	FUA       bool // force unit access
-	FUANV     bool // FUA_NV: force unit access, non-volatile cache
-	LBA       uint64
+	DPO       bool   // disable page out
+	FUA       bool   // force unit access
+	FUANV     bool   // FUA_NV: force unit access, non-volatile cache
+	LBA       uint64 // LOGICAL BLOCK ADDRESS of the first block; 21 bits in WRITE(6), 32 in WRITE(10) and WRITE(12)
 	// Blocks is the number of logical blocks to write: the TRANSFER
 	// LENGTH field, except that a WRITE(6) TRANSFER LENGTH of zero is 256
 	// blocks (SBC-3 section 5.32) and Blocks holds 256.
 	Blocks  uint32
-	Group   uint8 // GROUP NUMBER, 5 bits
-	Control ControlByte
+	Group   uint8       // GROUP NUMBER, 5 bits
+	Control ControlByte // CONTROL byte
 }
 
 // OpCode returns Op, or the operation code a zero Op encodes as.
@@ -68,7 +68,7 @@ func (w *Write) AppendBinary(b []byte) ([]byte, error) {
 	return cdbAppendBlock(b, op, cdbBlockFields{flags: flags, lba: w.LBA, length: w.Blocks, group: w.Group, control: w.Control})
 }
 
-// UnmarshalBinary decodes a READ CDB. Every value of every field is
+// UnmarshalBinary decodes a WRITE CDB. Every value of every field is
 // accepted; WRPROTECT and the CONTROL byte are the target's to check.
 func (w *Write) UnmarshalBinary(cdb []byte) error {
 	op, err := cdbCheck(cdb, OpWrite6, OpWrite10, OpWrite12, OpWrite16)

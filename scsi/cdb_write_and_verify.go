@@ -12,15 +12,15 @@ type WriteAndVerify struct {
 	// 10-byte form when LBA and Blocks fit it.
 	Op        OpCode
 	WRProtect uint8 // WRPROTECT, 3 bits; the target checks it
-	DPO       bool
+	DPO       bool  // DPO: disable page out
 	// ByteCheck is BYTCHK: 00b verify the medium only, 01b compare the
 	// written data byte by byte, 11b compare one block of Data-Out with
 	// every block; 10b is reserved and rejected on decode.
 	ByteCheck uint8
-	LBA       uint64
-	Blocks    uint32 // TRANSFER LENGTH
-	Group     uint8
-	Control   ControlByte
+	LBA       uint64      // LOGICAL BLOCK ADDRESS of the first block; 32 bits in WRITE AND VERIFY(10)
+	Blocks    uint32      // TRANSFER LENGTH
+	Group     uint8       // GROUP NUMBER, 5 bits
+	Control   ControlByte // CONTROL byte
 }
 
 // OpCode returns Op, or the operation code a zero Op encodes as.

@@ -12,18 +12,18 @@ type WriteSame struct {
 	// Op is OpWriteSame10 or OpWriteSame16. Zero encodes as the 10-byte
 	// form when LBA and Blocks fit it and NDOB is clear.
 	Op        OpCode
-	WRProtect uint8 // WRPROTECT, 3 bits; the target checks it
-	Anchor    bool  // ANCHOR
-	Unmap     bool  // UNMAP
-	PBData    bool  // PBDATA (obsolete in SBC-3; the target decides)
-	LBData    bool  // LBDATA (obsolete in SBC-3; the target decides)
-	NDOB      bool  // NDOB, WRITE SAME(16) only: no Data-Out buffer
-	LBA       uint64
+	WRProtect uint8  // WRPROTECT, 3 bits; the target checks it
+	Anchor    bool   // ANCHOR
+	Unmap     bool   // UNMAP
+	PBData    bool   // PBDATA (obsolete in SBC-3; the target decides)
+	LBData    bool   // LBDATA (obsolete in SBC-3; the target decides)
+	NDOB      bool   // NDOB, WRITE SAME(16) only: no Data-Out buffer
+	LBA       uint64 // LOGICAL BLOCK ADDRESS of the first block; 32 bits in WRITE SAME(10)
 	// Blocks is NUMBER OF LOGICAL BLOCKS; zero means every block from LBA
 	// to the last one unless the target's WSNZ bit forbids it.
 	Blocks  uint32
-	Group   uint8
-	Control ControlByte
+	Group   uint8       // GROUP NUMBER, 5 bits
+	Control ControlByte // CONTROL byte
 }
 
 // Byte 1 bits of WRITE SAME.

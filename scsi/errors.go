@@ -22,7 +22,7 @@ var (
 // target puts in the sense-key specific field pointer of INVALID FIELD IN
 // CDB sense (SPC-4 section 4.5.2.4.2). It wraps ErrInvalidField.
 type CDBFieldError struct {
-	Op     OpCode
+	Op     OpCode // operation code of the CDB
 	Byte   int    // byte offset of the field in the CDB
 	Bit    int    // bit of the field's most significant bit; -1 if the whole byte
 	Reason string // what is wrong, for people
@@ -40,9 +40,9 @@ func (e *CDBFieldError) Unwrap() error { return ErrInvalidField }
 // a command (MODE SELECT, UNMAP, PERSISTENT RESERVE OUT ...), for INVALID
 // FIELD IN PARAMETER LIST sense. It wraps ErrInvalidField.
 type ParameterFieldError struct {
-	Byte   int
-	Bit    int
-	Reason string
+	Byte   int    // byte offset of the field in the parameter list
+	Bit    int    // bit of the field's most significant bit; 7 if the whole byte
+	Reason string // what is wrong, for people
 }
 
 // Error describes the field and the reason.

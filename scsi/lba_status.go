@@ -37,9 +37,9 @@ func (s ProvisioningStatus) String() string {
 //	byte 12     reserved (7-4) | PROVISIONING STATUS (3-0)
 //	bytes 13-15 reserved
 type LBAStatusDescriptor struct {
-	LBA    uint64
-	Blocks uint32
-	Status ProvisioningStatus
+	LBA    uint64             // LOGICAL BLOCK ADDRESS: first block of the extent
+	Blocks uint32             // NUMBER OF LOGICAL BLOCKS in the extent
+	Status ProvisioningStatus // PROVISIONING STATUS, 4 bits
 }
 
 // LBAStatusData is the GET LBA STATUS parameter data (SBC-3 section

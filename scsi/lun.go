@@ -86,9 +86,9 @@ var ErrLUNAddressing = errors.New("scsi: unsupported LUN addressing")
 // LUN number. It wraps ErrLUNAddressing; a target answers such a LUN as
 // LOGICAL UNIT NOT SUPPORTED.
 type LUNAddressError struct {
-	LUN    LUN
-	Method LUNAddressMethod
-	Reason string
+	LUN    LUN              // the eight-byte LUN structure rejected
+	Method LUNAddressMethod // ADDRESS METHOD of its first level
+	Reason string           // why Number cannot map it, for people
 }
 
 // Error describes the LUN and why it was rejected.

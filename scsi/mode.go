@@ -67,10 +67,10 @@ const (
 //	byte 2  DEVICE-SPECIFIC PARAMETER
 //	byte 3  BLOCK DESCRIPTOR LENGTH
 type ModeParameterHeader6 struct {
-	DataLength            uint8
-	MediumType            uint8
-	DeviceSpecific        uint8
-	BlockDescriptorLength uint8
+	DataLength            uint8 // MODE DATA LENGTH: bytes after this field; reserved in MODE SELECT
+	MediumType            uint8 // MEDIUM TYPE; 00h for direct-access block devices (SBC-3)
+	DeviceSpecific        uint8 // DEVICE-SPECIFIC PARAMETER; see ModeDeviceSpecificWP, ModeDeviceSpecificDPOFUA
+	BlockDescriptorLength uint8 // BLOCK DESCRIPTOR LENGTH, in bytes: 8 per block descriptor
 }
 
 // AppendBinary appends the header to b.
@@ -97,11 +97,11 @@ func (h *ModeParameterHeader6) UnmarshalBinary(b []byte) error {
 //	byte 5     reserved
 //	bytes 6-7  BLOCK DESCRIPTOR LENGTH
 type ModeParameterHeader10 struct {
-	DataLength            uint16
-	MediumType            uint8
-	DeviceSpecific        uint8
-	LongLBA               bool
-	BlockDescriptorLength uint16
+	DataLength            uint16 // MODE DATA LENGTH: bytes after this field; reserved in MODE SELECT
+	MediumType            uint8  // MEDIUM TYPE; 00h for direct-access block devices (SBC-3)
+	DeviceSpecific        uint8  // DEVICE-SPECIFIC PARAMETER; see ModeDeviceSpecificWP, ModeDeviceSpecificDPOFUA
+	LongLBA               bool   // LONGLBA: the block descriptors are 16-byte long LBA descriptors
+	BlockDescriptorLength uint16 // BLOCK DESCRIPTOR LENGTH, in bytes: 8 per short descriptor, 16 per long one
 }
 
 // AppendBinary appends the header to b.
@@ -133,7 +133,7 @@ func (h *ModeParameterHeader10) UnmarshalBinary(b []byte) error {
 //	byte 4     reserved
 //	bytes 5-7  LOGICAL BLOCK LENGTH
 type ModeBlockDescriptor struct {
-	Blocks      uint32
+	Blocks      uint32 // NUMBER OF LOGICAL BLOCKS; FFFFFFFFh when the capacity does not fit
 	BlockLength uint32 // 24 bits
 }
 
@@ -165,8 +165,8 @@ func (d *ModeBlockDescriptor) UnmarshalBinary(b []byte) error {
 //	bytes 8-11  reserved
 //	bytes 12-15 LOGICAL BLOCK LENGTH
 type LongModeBlockDescriptor struct {
-	Blocks      uint64
-	BlockLength uint32
+	Blocks      uint64 // NUMBER OF LOGICAL BLOCKS
+	BlockLength uint32 // LOGICAL BLOCK LENGTH, in bytes
 }
 
 // AppendBinary appends the sixteen-byte descriptor to b.
@@ -197,11 +197,11 @@ func (d *LongModeBlockDescriptor) UnmarshalBinary(b []byte) error {
 //	byte 1     SUBPAGE CODE
 //	bytes 2-3  PAGE LENGTH (n-3)
 type ModePageHeader struct {
-	PS          bool // parameters saveable (MODE SENSE); reserved in MODE SELECT
-	SPF         bool // sub_page format
-	PageCode    uint8
-	SubpageCode uint8
-	PageLength  uint16
+	PS          bool   // parameters saveable (MODE SENSE); reserved in MODE SELECT
+	SPF         bool   // sub_page format
+	PageCode    uint8  // PAGE CODE, 6 bits
+	SubpageCode uint8  // SUBPAGE CODE; sub_page format only, zero in page_0 format
+	PageLength  uint16 // PAGE LENGTH: bytes after the header; 8 bits in page_0 format
 }
 
 // Len returns the header's length: 2 in page_0 format, 4 in sub_page
@@ -260,8 +260,8 @@ type ModePage interface {
 // page-specific bytes. A SubpageCode other than zero uses the sub_page
 // format.
 type RawModePage struct {
-	Code        uint8
-	SubpageCode uint8
+	Code        uint8  // PAGE CODE, 6 bits
+	SubpageCode uint8  // SUBPAGE CODE; non-zero selects the sub_page format
 	Data        []byte // the bytes after the page header
 }
 
@@ -350,13 +350,13 @@ type ModeData struct {
 	// DataLength is the decoded MODE DATA LENGTH; AppendBinary computes
 	// its own.
 	DataLength     uint16
-	MediumType     uint8
+	MediumType     uint8 // MEDIUM TYPE; a MODE SELECT list must carry 00h
 	DeviceSpecific uint8 // see ModeDeviceSpecificWP, ModeDeviceSpecificDPOFUA
 	// LongLBA selects long block descriptors (10-byte header only).
 	LongLBA              bool
 	BlockDescriptors     []ModeBlockDescriptor     // when LongLBA is false
 	LongBlockDescriptors []LongModeBlockDescriptor // when LongLBA is true
-	Pages                []ModePage
+	Pages                []ModePage                // mode pages in order: this package's page types or *RawModePage
 }
 
 // AppendBinary appends the mode data to b, with the PS bit of every page
@@ -563,22 +563,24 @@ type ModePageValues struct {
 // ModeParameters is a logical unit's mode parameters: what its mode
 // parameter header and block descriptor report, and its mode pages.
 type ModeParameters struct {
-	WriteProtect bool   // WP in the device-specific parameter
-	DPOFUA       bool   // DPOFUA in the device-specific parameter
-	Blocks       uint64 // number of logical blocks
-	BlockLength  uint32 // logical block length in bytes
-	Pages        []ModePageValues
+	WriteProtect bool             // WP in the device-specific parameter
+	DPOFUA       bool             // DPOFUA in the device-specific parameter
+	Blocks       uint64           // number of logical blocks
+	BlockLength  uint32           // logical block length in bytes
+	Pages        []ModePageValues // mode pages, each in its four page control versions; entries with a nil Current are skipped
 }
 
 // ModeSenseRequest holds the MODE SENSE CDB fields that shape the
 // returned data (SPC-4 sections 6.11 and 6.12).
 type ModeSenseRequest struct {
-	Header10         bool // MODE SENSE(10)
-	DBD              bool // disable block descriptors
-	LLBAA            bool // long LBA accepted (MODE SENSE(10) only)
-	PC               ModeValues
-	PageCode         uint8
-	SubpageCode      uint8
+	Header10    bool       // MODE SENSE(10)
+	DBD         bool       // disable block descriptors
+	LLBAA       bool       // long LBA accepted (MODE SENSE(10) only)
+	PC          ModeValues // PC (page control): which values to return
+	PageCode    uint8      // PAGE CODE, 6 bits; ModePageCodeAll (3Fh) asks for every page
+	SubpageCode uint8      // SUBPAGE CODE; ModeSubpageCodeAll (FFh) asks for every subpage
+	// AllocationLength is ALLOCATION LENGTH, in bytes (8 bits in MODE
+	// SENSE(6), 16 in MODE SENSE(10)); the returned data is cut to it.
 	AllocationLength uint32
 }
 

@@ -37,18 +37,21 @@ type CachingPage struct {
 	DemandReadRetentionPriority uint8 // 4 bits
 	WriteRetentionPriority      uint8 // 4 bits
 
+	// DisablePrefetchTransferLength is DISABLE PRE-FETCH TRANSFER LENGTH, in
+	// logical blocks: a read of more blocks causes no anticipatory
+	// pre-fetch; zero disables it for every read.
 	DisablePrefetchTransferLength uint16
-	MinimumPrefetch               uint16
-	MaximumPrefetch               uint16
-	MaximumPrefetchCeiling        uint16
+	MinimumPrefetch               uint16 // MINIMUM PRE-FETCH, in logical blocks, or with MF a multiplier of the read's transfer length
+	MaximumPrefetch               uint16 // MAXIMUM PRE-FETCH, in logical blocks, or with MF a multiplier of the read's transfer length
+	MaximumPrefetchCeiling        uint16 // MAXIMUM PRE-FETCH CEILING, in logical blocks: caps the maximum pre-fetch
 
 	FSW   bool // force sequential write
 	LBCSS bool // logical block cache segment size
 	DRA   bool // disable read-ahead
 	NVDIS bool // non-volatile cache disabled
 
-	NumberOfCacheSegments uint8
-	CacheSegmentSize      uint16
+	NumberOfCacheSegments uint8  // NUMBER OF CACHE SEGMENTS the cache is divided into
+	CacheSegmentSize      uint16 // CACHE SEGMENT SIZE, in bytes, or logical blocks with LBCSS; used when SIZE is set
 }
 
 // Mode page codes and subpage codes (SPC-4 section 7.5.2, SBC-3 section

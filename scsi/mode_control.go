@@ -22,17 +22,17 @@ import (
 // bits that MODE SELECT may change.
 type ControlPage struct {
 	TST     uint8 // task set type, 3 bits
-	TMFOnly bool
-	DPICZ   bool
-	DSense  bool // D_SENSE: descriptor-format sense data
-	GLTSD   bool // global logging target save disable
-	RLEC    bool // report log exception condition
+	TMFOnly bool  // TMF_ONLY: while ACA is established, accept only task management functions from the faulted I_T nexus
+	DPICZ   bool  // DPICZ: disable protection information check if the protect field is zero
+	DSense  bool  // D_SENSE: descriptor-format sense data
+	GLTSD   bool  // global logging target save disable
+	RLEC    bool  // report log exception condition
 
 	QueueAlgorithmModifier uint8 // 4 bits
 	NUAR                   bool  // no unit attention on release
 	QErr                   uint8 // 2 bits
 
-	VS           bool
+	VS           bool  // VS: vendor specific
 	RAC          bool  // report a check
 	UAIntlckCtrl uint8 // UA_INTLCK_CTRL, 2 bits
 	SWP          bool  // software write protect
@@ -43,8 +43,8 @@ type ControlPage struct {
 	RWWP         bool  // reject write without protection
 	AutoloadMode uint8 // 3 bits
 
-	BusyTimeoutPeriod              uint16
-	ExtendedSelfTestCompletionTime uint16
+	BusyTimeoutPeriod              uint16 // BUSY TIMEOUT PERIOD, in 100 ms units; 0 undefined, FFFFh unlimited
+	ExtendedSelfTestCompletionTime uint16 // EXTENDED SELF-TEST COMPLETION TIME, in seconds
 }
 
 const controlPageLen = 0x0a
@@ -98,12 +98,15 @@ func (p *ControlPage) UnmarshalBinary(b []byte) error {
 //	byte 6      MAXIMUM SENSE DATA LENGTH
 //	bytes 7-31  reserved
 type ControlExtensionPage struct {
-	DLC                    bool // device life control
-	TCMOS                  bool // timestamp changeable by methods outside this standard
-	SCSIP                  bool // SCSI precedence
-	IALUAE                 bool // implicit asymmetric logical unit access enabled
+	DLC    bool // device life control
+	TCMOS  bool // timestamp changeable by methods outside this standard
+	SCSIP  bool // SCSI precedence
+	IALUAE bool // implicit asymmetric logical unit access enabled
+	// InitialCommandPriority is INITIAL COMMAND PRIORITY (4 bits): the
+	// priority of commands on an I_T nexus whose priority SET PRIORITY has
+	// not set.
 	InitialCommandPriority uint8
-	MaximumSenseDataLength uint8
+	MaximumSenseDataLength uint8 // MAXIMUM SENSE DATA LENGTH, in bytes; 0 means no limit
 }
 
 const controlExtensionPageLen = 0x1c

@@ -27,7 +27,7 @@ type InformationalExceptionsPage struct {
 	MRIE uint8
 	// IntervalTimer is in units of 100 milliseconds.
 	IntervalTimer uint32
-	ReportCount   uint32
+	ReportCount   uint32 // REPORT COUNT: times to report an informational exception; 0 means no limit
 }
 
 const iecPageLen = 0x0a

@@ -23,6 +23,10 @@ const (
 //	bytes 4-7  ADDITIONAL LENGTH (n-7)
 //	bytes 8-n  reservation keys, 8 bytes each
 type PRReadKeysData struct {
+	// Generation is PRGENERATION, a 32-bit wrapping counter the device
+	// server increments on each REGISTER, REGISTER AND IGNORE EXISTING KEY,
+	// CLEAR, PREEMPT, PREEMPT AND ABORT and REGISTER AND MOVE that does not
+	// fail.
 	Generation uint32
 	// Keys are the registered reservation keys; after UnmarshalBinary,
 	// only those the data carried in full.
@@ -93,13 +97,13 @@ func (d *PRReadKeysData) UnmarshalBinary(b []byte) error {
 //	byte 21      SCOPE (7-4) | TYPE (3-0)
 //	bytes 22-23  obsolete
 type PRReservationData struct {
-	Generation uint32
+	Generation uint32 // PRGENERATION (see PRReadKeysData.Generation)
 	// Reserved reports whether a persistent reservation is held; the
 	// other fields are meaningful only then.
 	Reserved bool
-	Key      uint64
-	Scope    uint8
-	Type     PRType
+	Key      uint64 // RESERVATION KEY of the reservation holder
+	Scope    uint8  // SCOPE, 4 bits; PRScopeLU
+	Type     PRType // TYPE, 4 bits
 }
 
 // AppendBinary appends the full parameter data to b.
@@ -191,15 +195,15 @@ const prTypeMaskDefined = PRTypeMaskWrExAR | PRTypeMaskExAcRO | PRTypeMaskWrExRO
 //	bytes 4-5  PERSISTENT RESERVATION TYPE MASK
 //	bytes 6-7  reserved
 type PRCapabilities struct {
-	RLRC          bool // replace lost reservation capable
-	CRH           bool // compatible reservation handling
-	SIPC          bool // specify initiator ports capable
-	ATPC          bool // all target ports capable
-	PTPLC         bool // persist through power loss capable
-	TMV           bool // type mask valid
-	AllowCommands uint8
-	PTPLA         bool // persist through power loss activated
-	TypeMask      PRTypeMask
+	RLRC          bool       // replace lost reservation capable
+	CRH           bool       // compatible reservation handling
+	SIPC          bool       // specify initiator ports capable
+	ATPC          bool       // all target ports capable
+	PTPLC         bool       // persist through power loss capable
+	TMV           bool       // type mask valid
+	AllowCommands uint8      // ALLOW COMMANDS, 3 bits: which commands certain reservation types let through
+	PTPLA         bool       // persist through power loss activated
+	TypeMask      PRTypeMask // PERSISTENT RESERVATION TYPE MASK, valid when TMV is set; undefined bits dropped
 }
 
 // AppendBinary appends the eight bytes to b.
@@ -249,13 +253,13 @@ func (c *PRCapabilities) UnmarshalBinary(b []byte) error {
 //	bytes 20-23  ADDITIONAL DESCRIPTOR LENGTH (n-23)
 //	bytes 24-n   TRANSPORTID
 type PRFullStatusDescriptor struct {
-	Key                  uint64
-	AllTgPt              bool
-	RHolder              bool // this I_T nexus holds the reservation
-	Scope                uint8
-	Type                 PRType
-	RelativeTargetPortID uint16
-	TransportID          ISCSITransportID
+	Key                  uint64           // RESERVATION KEY of the registration
+	AllTgPt              bool             // ALL_TG_PT: the descriptor covers the initiator port's I_T nexuses through every target port
+	RHolder              bool             // this I_T nexus holds the reservation
+	Scope                uint8            // SCOPE, 4 bits; defined only when RHolder is set
+	Type                 PRType           // TYPE, 4 bits; defined only when RHolder is set
+	RelativeTargetPortID uint16           // RELATIVE TARGET PORT IDENTIFIER; undefined when AllTgPt is set
+	TransportID          ISCSITransportID // TRANSPORTID of the registered initiator port
 }
 
 // PRFullStatusData is the PERSISTENT RESERVE IN parameter data for READ
@@ -265,7 +269,7 @@ type PRFullStatusDescriptor struct {
 //	bytes 4-7  ADDITIONAL LENGTH (n-7)
 //	bytes 8-n  full status descriptors
 type PRFullStatusData struct {
-	Generation uint32
+	Generation uint32 // PRGENERATION (see PRReadKeysData.Generation)
 	// Descriptors are the registrations; after UnmarshalBinary, only
 	// those the data carried in full.
 	Descriptors []PRFullStatusDescriptor
@@ -370,11 +374,15 @@ func (d *PRFullStatusData) UnmarshalBinary(b []byte) error {
 //	bytes 24-27  TRANSPORTID PARAMETER DATA LENGTH (n-27)   (SPEC_I_PT only)
 //	bytes 28-n   TransportIDs                              (SPEC_I_PT only)
 type PROutParameters struct {
-	Key              uint64
+	Key uint64 // RESERVATION KEY the sending I_T nexus is registered with
+	// ServiceActionKey is SERVICE ACTION RESERVATION KEY: the new key for
+	// REGISTER and REGISTER AND IGNORE EXISTING KEY (zero unregisters), the
+	// key whose registrations PREEMPT and PREEMPT AND ABORT remove; other
+	// service actions ignore it.
 	ServiceActionKey uint64
-	SpecIPT          bool
-	AllTgPt          bool
-	APTPL            bool
+	SpecIPT          bool // SPEC_I_PT: also register the initiator ports in TransportIDs
+	AllTgPt          bool // ALL_TG_PT: register through every target port
+	APTPL            bool // APTPL: activate persist through power loss
 	// TransportIDs are the initiator ports to register with SPEC_I_PT.
 	TransportIDs []ISCSITransportID
 }
@@ -482,12 +490,12 @@ func (p *PROutParameters) CheckServiceAction(sa PROutServiceAction) error {
 //	bytes 20-23  TRANSPORTID PARAMETER DATA LENGTH (n-23)
 //	bytes 24-n   TransportID
 type PRRegisterAndMoveParameters struct {
-	Key                  uint64
-	ServiceActionKey     uint64
-	Unreg                bool
-	APTPL                bool
-	RelativeTargetPortID uint16
-	TransportID          ISCSITransportID
+	Key                  uint64           // RESERVATION KEY of the sending I_T nexus, the reservation holder
+	ServiceActionKey     uint64           // SERVICE ACTION RESERVATION KEY to register for the destination I_T nexus
+	Unreg                bool             // UNREG: unregister the sending I_T nexus after the move
+	APTPL                bool             // APTPL: activate persist through power loss
+	RelativeTargetPortID uint16           // RELATIVE TARGET PORT IDENTIFIER of the destination I_T nexus
+	TransportID          ISCSITransportID // TRANSPORTID of the destination I_T nexus's initiator port
 }
 
 // AppendBinary appends the parameter list to b.

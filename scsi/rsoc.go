@@ -27,9 +27,9 @@ const (
 //	bytes 4-7   NOMINAL COMMAND PROCESSING TIMEOUT (seconds)
 //	bytes 8-11  RECOMMENDED COMMAND TIMEOUT (seconds)
 type CommandTimeouts struct {
-	CommandSpecific uint8
-	Nominal         uint32
-	Recommended     uint32
+	CommandSpecific uint8  // COMMAND SPECIFIC: timeout information some commands define; reserved otherwise
+	Nominal         uint32 // NOMINAL COMMAND PROCESSING TIMEOUT, in seconds; 0 means none indicated
+	Recommended     uint32 // RECOMMENDED COMMAND TIMEOUT, in seconds; 0 means none indicated
 }
 
 // AppendBinary appends the twelve-byte descriptor to b.
@@ -63,11 +63,11 @@ func (c *CommandTimeouts) UnmarshalBinary(b []byte) error {
 //	bytes 6-7   CDB LENGTH
 //	bytes 8-19  command timeouts descriptor (when CTDP is one)
 type CommandDescriptor struct {
-	Op OpCode
+	Op OpCode // OPERATION CODE
 	// ServiceAction is valid when ServiceActionValid (SERVACTV) is set.
 	ServiceAction      uint16
-	ServiceActionValid bool
-	CDBLength          uint16
+	ServiceActionValid bool   // SERVACTV: ServiceAction is meaningful
+	CDBLength          uint16 // CDB LENGTH, in bytes
 	// Timeouts, when not nil, is sent with CTDP set.
 	Timeouts *CommandTimeouts
 }
@@ -186,11 +186,11 @@ const (
 //	bytes 4-n   CDB USAGE DATA
 //	            command timeouts descriptor (when CTDP is one)
 type SupportedOpCode struct {
-	Support CommandSupport
+	Support CommandSupport // SUPPORT, 3 bits
 	// CDBUsage is the CDB usage bitmap: the operation code, then a mask
 	// of the bits the device server examines in each CDB byte.
 	CDBUsage []byte
-	Timeouts *CommandTimeouts
+	Timeouts *CommandTimeouts // command timeouts descriptor; when not nil, sent with CTDP set
 }
 
 // AppendBinary appends the full parameter data to b.

@@ -43,7 +43,7 @@ const (
 //	            format 01b: ISCSI NAME, ",i,0x", ISID in hexadecimal,
 //	            null-terminated and null-padded
 type ISCSITransportID struct {
-	Name string
+	Name string // ISCSI NAME of the initiator, without separator or ISID; at most 223 bytes
 	// Port selects format 01b, which names an initiator port by its ISID.
 	Port bool
 	ISID uint64 // 48 bits; used when Port is true

@@ -12,8 +12,8 @@ import (
 //	bytes 8-11  NUMBER OF LOGICAL BLOCKS
 //	bytes 12-15 reserved
 type UnmapBlockDescriptor struct {
-	LBA    uint64
-	Blocks uint32
+	LBA    uint64 // UNMAP LOGICAL BLOCK ADDRESS: first block to unmap
+	Blocks uint32 // NUMBER OF LOGICAL BLOCKS to unmap; zero unmaps none and is not an error
 }
 
 // UnmapParameterList is the UNMAP parameter list (SBC-3 section 5.28.2,
@@ -24,7 +24,7 @@ type UnmapBlockDescriptor struct {
 //	bytes 4-7   reserved
 //	bytes 8-n   UNMAP block descriptors, 16 bytes each
 type UnmapParameterList struct {
-	Descriptors []UnmapBlockDescriptor
+	Descriptors []UnmapBlockDescriptor // UNMAP block descriptors; UnmarshalBinary drops an incomplete last one
 }
 
 const (
