@@ -3,6 +3,7 @@ package scsi
 import (
 	"encoding"
 	"fmt"
+	"slices"
 )
 
 // Command is a decoded CDB. Every command type in this package implements
@@ -185,7 +186,9 @@ func cdbCheck(cdb []byte, ops ...OpCode) (OpCode, error) {
 			return op, cdbCheckLen(op, cdb, op.CDBLength())
 		}
 	}
-	return op, fmt.Errorf("%w: %v, want %v", ErrUnsupportedOpCode, op, ops)
+	// Cloned so that the variadic slice does not escape: decoding on
+	// the I/O path must not allocate.
+	return op, fmt.Errorf("%w: %v, want %v", ErrUnsupportedOpCode, op, slices.Clone(ops))
 }
 
 // cdbCheckSA checks the service action in byte 1 bits 4-0 of an already
@@ -205,7 +208,7 @@ func cdbCheckOp(op OpCode, ops ...OpCode) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: %v, want one of %v", ErrUnsupportedOpCode, op, ops)
+	return fmt.Errorf("%w: %v, want one of %v", ErrUnsupportedOpCode, op, slices.Clone(ops))
 }
 
 // cdbFitErr reports a value that does not fit the field at byte/bit.

@@ -1,7 +1,6 @@
 package scsi
 
-// Write is WRITE(6), WRITE(10), WRITE(12) or WRITE(16) (SBC-3 sections 5.32 to
-// 5.35):
+// Write is WRITE(6), WRITE(10), WRITE(12) or WRITE(16) (SBC-3):
 //
 //	WRITE(6)
 //	byte 0    OPERATION CODE (0Ah)
@@ -31,7 +30,7 @@ type Write struct {
 	LBA       uint64 // LOGICAL BLOCK ADDRESS of the first block; 21 bits in WRITE(6), 32 in WRITE(10) and WRITE(12)
 	// Blocks is the number of logical blocks to write: the TRANSFER
 	// LENGTH field, except that a WRITE(6) TRANSFER LENGTH of zero is 256
-	// blocks (SBC-3 section 5.32) and Blocks holds 256.
+	// blocks (SBC-3, WRITE(6)) and Blocks holds 256.
 	Blocks  uint32
 	Group   uint8       // GROUP NUMBER, 5 bits
 	Control ControlByte // CONTROL byte
