@@ -22,13 +22,15 @@ type globalFlags struct {
 // and stderr so tests can read what commands print.
 func newRootCommand(out, errOut io.Writer) *cobra.Command {
 	var g globalFlags
+	logger := zerolog.Nop()
 	root := &cobra.Command{
 		Use:           "lunar",
 		Short:         "iSCSI target, initiator and parallel cluster connect orchestrator",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := newLogger(errOut, g)
+			l, err := newLogger(errOut, g)
+			logger = l
 			return err
 		},
 	}
@@ -37,6 +39,7 @@ func newRootCommand(out, errOut io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "console", "log format: json or console")
 	root.AddCommand(newVersionCommand())
+	root.AddCommand(newTargetCommand(&logger, nil), newLUNCommand(), newIGroupCommand(), newSessionCommand())
 	return root
 }
 

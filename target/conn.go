@@ -1,0 +1,476 @@
+package target
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/lunarsan/lunar/iscsi"
+)
+
+// conn is one TCP connection: a reader goroutine that owns the Framer's
+// read side (login runs inline in it, then the Full Feature Phase), and a
+// writer goroutine that batches ready responses into one vectored write.
+type conn struct {
+	srv    *Server
+	nc     net.Conn
+	fr     *iscsi.Framer
+	portal *portal
+	log    zerolog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// Set by login before the Full Feature Phase goroutines start.
+	cid    uint16
+	sess   *session
+	params iscsi.SessionParams
+
+	outMu     sync.Mutex
+	out       []connOut
+	outClosed bool
+	outSig    chan struct{}
+	// statSN is the writer's: the next StatSN.
+	statSN uint32
+
+	closeOnce sync.Once
+	// wg counts the connection's goroutines besides the reader; goMu
+	// and goClosed keep wg.Add from racing with the final wg.Wait.
+	wg       sync.WaitGroup
+	goMu     sync.Mutex
+	goClosed bool
+
+	// Reader-owned state.
+	text    connTextState
+	nextTTT uint32
+
+	// Dead-peer detection.
+	pingTTT  atomic.Uint32
+	pingSent atomic.Int64
+	lastRecv atomic.Int64
+}
+
+// connOut is one PDU waiting for the writer.
+type connOut struct {
+	pdu iscsi.PDU
+	// release runs once the PDU has been written (or dropped): it
+	// returns pooled buffers.
+	release func()
+	// closeAfter closes the connection once the PDU is written.
+	closeAfter bool
+}
+
+func newConn(srv *Server, nc net.Conn, p *portal) (*conn, error) {
+	fr, err := iscsi.NewFramer(nc, nc, iscsi.FramerConfig{})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &conn{
+		srv:    srv,
+		nc:     nc,
+		fr:     fr,
+		portal: p,
+		log:    srv.log.With().Str("remote", nc.RemoteAddr().String()).Logger(),
+		ctx:    ctx,
+		cancel: cancel,
+		outSig: make(chan struct{}, 1),
+	}
+	c.lastRecv.Store(time.Now().UnixNano())
+	return c, nil
+}
+
+// serve runs the connection to its end. It is the reader goroutine.
+func (c *conn) serve() {
+	defer c.srv.wg.Done()
+	defer c.srv.removeConn(c)
+	defer func() {
+		c.goMu.Lock()
+		c.goClosed = true
+		c.goMu.Unlock()
+		c.wg.Wait()
+	}()
+	defer func() {
+		if se := c.sess; se != nil {
+			se.connLost(c)
+		}
+	}()
+	defer c.recoverPanic("reader")
+	if err := c.login(); err != nil {
+		c.log.Debug().Err(err).Msg("iscsi: login ended")
+		c.close(err)
+		return
+	}
+	c.wg.Add(1)
+	go c.writeLoop()
+	if c.srv.cfg.NopInInterval > 0 {
+		c.wg.Add(1)
+		go c.pingLoop()
+	}
+	err := c.readLoop()
+	c.close(err)
+}
+
+// recoverPanic ends the connection, and only it, after a panic in one of
+// its goroutines.
+func (c *conn) recoverPanic(where string) {
+	if r := recover(); r != nil {
+		c.srv.stats.err(ErrorKindPanic)
+		c.log.Error().Str("goroutine", where).Interface("panic", r).Bytes("stack", debug.Stack()).Msg("iscsi: panic, closing connection")
+		c.close(fmt.Errorf("target: panic in %s: %v", where, r))
+	}
+}
+
+// close ends the connection: its context is cancelled (aborting its
+// tasks) and the socket closed, which unblocks the reader and the writer.
+func (c *conn) close(err error) {
+	c.closeOnce.Do(func() {
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, errShutdown) && !errors.Is(err, errConnDone) {
+			c.log.Debug().Err(err).Msg("iscsi: connection closed")
+		}
+		c.cancel()
+		c.nc.Close()
+	})
+}
+
+// errConnDone ends a connection on purpose (logout, reinstatement).
+var errConnDone = errors.New("target: connection done")
+
+// send queues a PDU for the writer. After the writer stopped, the PDU is
+// dropped and its release runs at once.
+func (c *conn) send(o connOut) {
+	c.outMu.Lock()
+	if c.outClosed {
+		c.outMu.Unlock()
+		if o.release != nil {
+			o.release()
+		}
+		return
+	}
+	c.out = append(c.out, o)
+	c.outMu.Unlock()
+	select {
+	case c.outSig <- struct{}{}:
+	default:
+	}
+}
+
+// sendPDU queues p without a release.
+func (c *conn) sendPDU(p iscsi.PDU) { c.send(connOut{pdu: p}) }
+
+// writeLoop is the writer goroutine: it takes every ready PDU, stamps the
+// sequence numbers, queues them on the Framer and writes them with one
+// vectored write.
+func (c *conn) writeLoop() {
+	defer c.wg.Done()
+	defer c.recoverPanic("writer")
+	var batch []connOut
+	defer func() {
+		c.outMu.Lock()
+		c.outClosed = true
+		rest := c.out
+		c.out = nil
+		c.outMu.Unlock()
+		for _, o := range append(batch, rest...) {
+			if o.release != nil {
+				o.release()
+			}
+		}
+	}()
+	for {
+		select {
+		case <-c.outSig:
+		case <-c.ctx.Done():
+			return
+		}
+		c.outMu.Lock()
+		batch, c.out = c.out, batch[:0]
+		c.outMu.Unlock()
+		closeAfter := false
+		for _, o := range batch {
+			if o.pdu == nil {
+				// A release with nothing to send: it runs after the
+				// PDUs queued before it are written.
+				continue
+			}
+			c.stamp(o.pdu)
+			if err := c.fr.QueuePDU(o.pdu); err != nil {
+				c.close(err)
+				return
+			}
+			closeAfter = closeAfter || o.closeAfter
+		}
+		if err := c.fr.Flush(); err != nil {
+			c.srv.stats.err(ErrorKindIO)
+			c.close(err)
+			return
+		}
+		for i, o := range batch {
+			if o.release != nil {
+				o.release()
+			}
+			batch[i] = connOut{}
+		}
+		batch = batch[:0]
+		if closeAfter {
+			c.close(errConnDone)
+			return
+		}
+	}
+}
+
+// stamp fills the StatSN, ExpCmdSN and MaxCmdSN of an outgoing PDU, in
+// the order the PDUs are written, so StatSN grows with the stream.
+func (c *conn) stamp(p iscsi.PDU) {
+	exp, max := c.sess.window()
+	next := func() uint32 {
+		sn := c.statSN
+		c.statSN++
+		return sn
+	}
+	switch p := p.(type) {
+	case *iscsi.SCSIResponse:
+		p.StatSN, p.ExpCmdSN, p.MaxCmdSN = next(), exp, max
+	case *iscsi.DataIn:
+		if p.HasStatus {
+			p.StatSN = next()
+		}
+		p.ExpCmdSN, p.MaxCmdSN = exp, max
+	case *iscsi.R2T:
+		p.StatSN, p.ExpCmdSN, p.MaxCmdSN = c.statSN, exp, max
+	case *iscsi.NOPIn:
+		if p.ITT != iscsi.ReservedTag {
+			p.StatSN = next()
+		} else {
+			// "StatSN ... is not advanced" for a target-initiated
+			// NOP-In (RFC 7143 section 11.19.2).
+			p.StatSN = c.statSN
+		}
+		p.ExpCmdSN, p.MaxCmdSN = exp, max
+	case *iscsi.TaskMgmtResponse:
+		p.StatSN, p.ExpCmdSN, p.MaxCmdSN = next(), exp, max
+	case *iscsi.LogoutResponse:
+		p.StatSN, p.ExpCmdSN, p.MaxCmdSN = next(), exp, max
+	case *iscsi.TextResponse:
+		p.StatSN, p.ExpCmdSN, p.MaxCmdSN = next(), exp, max
+	case *iscsi.Reject:
+		p.StatSN, p.ExpCmdSN, p.MaxCmdSN = next(), exp, max
+	case *iscsi.AsyncMessage:
+		p.StatSN, p.ExpCmdSN, p.MaxCmdSN = next(), exp, max
+	}
+}
+
+// readLoop reads and dispatches PDUs of the Full Feature Phase until the
+// connection ends.
+func (c *conn) readLoop() error {
+	for {
+		f, err := c.fr.ReadHeader()
+		if err != nil {
+			return c.readErr(err)
+		}
+		c.lastRecv.Store(time.Now().UnixNano())
+		c.pingTTT.Store(0)
+		if f.BHS.Opcode() == iscsi.OpDataOut {
+			if err := c.handleDataOut(f); err != nil {
+				return err
+			}
+			continue
+		}
+		if f.BHS.DataSegmentLength() > 0 {
+			if _, err := c.fr.ReadData(nil); err != nil {
+				if errors.Is(err, iscsi.ErrDataDigest) {
+					// The stream is in sync: reject the PDU and go on.
+					c.srv.stats.err(ErrorKindDigest)
+					c.reject(iscsi.RejectDataDigestError, &f.BHS)
+					continue
+				}
+				return c.readErr(err)
+			}
+		}
+		if err := c.dispatch(f); err != nil {
+			return err
+		}
+		if c.ctx.Err() != nil {
+			return errConnDone
+		}
+	}
+}
+
+// readErr classifies a fatal read error.
+func (c *conn) readErr(err error) error {
+	switch {
+	case errors.Is(err, io.EOF):
+	case errors.Is(err, iscsi.ErrHeaderDigest):
+		// A header digest error leaves the stream at an unknown
+		// position: the connection cannot be resynchronised at
+		// ErrorRecoveryLevel 0.
+		c.srv.stats.err(ErrorKindDigest)
+	case errors.Is(err, iscsi.ErrDataSegmentLength), errors.Is(err, iscsi.ErrAHSLength):
+		c.srv.stats.err(ErrorKindProtocol)
+	case c.ctx.Err() == nil:
+		c.srv.stats.err(ErrorKindIO)
+	}
+	return err
+}
+
+// dispatch handles one whole PDU of the Full Feature Phase.
+func (c *conn) dispatch(f *iscsi.Frame) error {
+	p, err := iscsi.Decode(f)
+	if err != nil {
+		c.srv.stats.err(ErrorKindProtocol)
+		if errors.Is(err, iscsi.ErrOpcode) {
+			c.reject(iscsi.RejectCommandNotSupported, &f.BHS)
+		} else {
+			c.reject(iscsi.RejectInvalidPDUField, &f.BHS)
+		}
+		return nil
+	}
+	discovery := c.sess.typ == iscsi.SessionDiscovery
+	switch p := p.(type) {
+	case *iscsi.SCSICommand:
+		if discovery {
+			// RFC 7143 section 4.3: a Discovery session carries only
+			// Text, Logout and NOP PDUs.
+			c.srv.stats.err(ErrorKindProtocol)
+			c.sess.admit(p.CmdSN, p.Immediate, nil, func() {})
+			c.reject(iscsi.RejectProtocolError, &f.BHS)
+			return nil
+		}
+		c.handleCommand(p, &f.BHS)
+	case *iscsi.NOPOut:
+		c.handleNOPOut(p, &f.BHS)
+	case *iscsi.TextRequest:
+		c.handleText(p, &f.BHS)
+	case *iscsi.LogoutRequest:
+		c.handleLogout(p)
+	case *iscsi.TaskMgmtRequest:
+		if discovery {
+			c.srv.stats.err(ErrorKindProtocol)
+			c.reject(iscsi.RejectProtocolError, &f.BHS)
+			return nil
+		}
+		c.handleTMF(p)
+	case *iscsi.SNACKRequest:
+		// ErrorRecoveryLevel 0 supports no SNACK.
+		c.srv.stats.err(ErrorKindProtocol)
+		c.reject(iscsi.RejectProtocolError, &f.BHS)
+	case *iscsi.LoginRequest:
+		// A Login Request in the Full Feature Phase is a protocol error.
+		c.srv.stats.err(ErrorKindProtocol)
+		c.reject(iscsi.RejectProtocolError, &f.BHS)
+	default:
+		// Target opcodes sent by an initiator.
+		c.srv.stats.err(ErrorKindProtocol)
+		c.reject(iscsi.RejectCommandNotSupported, &f.BHS)
+	}
+	return nil
+}
+
+// reject queues a Reject quoting the header h.
+func (c *conn) reject(reason iscsi.RejectReason, h *iscsi.BHS) {
+	r := &iscsi.Reject{Reason: reason, DataSN: 0}
+	r.SetRejectedHeader(h)
+	c.sendPDU(r)
+}
+
+// handleNOPOut answers a ping (RFC 7143 section 11.18).
+func (c *conn) handleNOPOut(p *iscsi.NOPOut, h *iscsi.BHS) {
+	if p.TTT != iscsi.ReservedTag {
+		// The answer to our ping; it carries nothing to answer.
+		return
+	}
+	if p.ITT == iscsi.ReservedTag {
+		// "the NOP-Out ... with the ITT 0xffffffff ... MUST be sent as
+		// an immediate PDU": no answer is wanted.
+		if !p.Immediate {
+			c.srv.stats.err(ErrorKindProtocol)
+			c.reject(iscsi.RejectProtocolError, h)
+		}
+		return
+	}
+	// The NOP-In echoes the ping data, bounded by what the initiator
+	// accepts; the reader's buffer is reused, so copy it.
+	n := min(len(p.Data), int(c.params.InitiatorMaxRecvDSL))
+	data := make([]byte, n)
+	copy(data, p.Data)
+	reply := &iscsi.NOPIn{ITT: p.ITT, TTT: iscsi.ReservedTag, Data: data}
+	if !c.sess.admit(p.CmdSN, p.Immediate, nil, func() { c.sendPDU(reply) }) {
+		c.srv.stats.err(ErrorKindDropped)
+	}
+}
+
+// handleLogout ends the session or the connection (RFC 7143 section
+// 11.14).
+func (c *conn) handleLogout(p *iscsi.LogoutRequest) {
+	resp := &iscsi.LogoutResponse{ITT: p.ITT, Response: iscsi.LogoutSuccess}
+	deliver := func() {
+		switch p.Reason {
+		case iscsi.CloseSession, iscsi.CloseConnection:
+			if p.Reason == iscsi.CloseConnection && p.CID != c.cid {
+				resp.Response = iscsi.LogoutCIDNotFound
+				c.sendPDU(resp)
+				return
+			}
+			// The session's tasks end with it (MaxConnections is 1).
+			ts := c.sess.abortAll(nil)
+			ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+			waitTasks(ctx, ts)
+			cancel()
+			c.send(connOut{pdu: resp, closeAfter: true})
+		default:
+			// RFC 7143 section 11.15.1: "connection recovery is not
+			// supported" at ErrorRecoveryLevel 0.
+			resp.Response = iscsi.LogoutRecoveryNotSupported
+			c.sendPDU(resp)
+		}
+	}
+	if !c.sess.admit(p.CmdSN, p.Immediate, nil, deliver) {
+		c.srv.stats.err(ErrorKindDropped)
+	}
+}
+
+// pingLoop sends NOP-In pings on an idle connection and drops the
+// connection when one goes unanswered for NopInTimeout.
+func (c *conn) pingLoop() {
+	defer c.wg.Done()
+	defer c.recoverPanic("pinger")
+	interval, timeout := c.srv.cfg.NopInInterval, c.srv.cfg.NopInTimeout
+	tick := time.NewTicker(min(interval, timeout))
+	defer tick.Stop()
+	var ttt uint32
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case now := <-tick.C:
+			if c.pingTTT.Load() != 0 {
+				if now.Sub(time.Unix(0, c.pingSent.Load())) >= timeout {
+					c.srv.stats.err(ErrorKindTimeout)
+					c.close(errors.New("target: NOP-In ping unanswered"))
+					return
+				}
+				continue
+			}
+			if now.Sub(time.Unix(0, c.lastRecv.Load())) < interval {
+				continue
+			}
+			// Ping TTTs have the top bit set, apart from R2T tags.
+			ttt = (ttt + 1) & 0x7fffffff
+			tag := ttt | 0x80000000
+			if tag == iscsi.ReservedTag {
+				ttt, tag = 1, 0x80000001
+			}
+			c.pingSent.Store(now.UnixNano())
+			c.pingTTT.Store(tag)
+			c.sendPDU(&iscsi.NOPIn{ITT: iscsi.ReservedTag, TTT: tag})
+		}
+	}
+}

@@ -1,0 +1,544 @@
+package target
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"runtime/debug"
+	"slices"
+	"sync"
+
+	"github.com/lunarsan/lunar/iscsi"
+	"github.com/lunarsan/lunar/scsi"
+)
+
+// sessTask is one SCSI command of a session, from its SCSI Command PDU to
+// its status.
+type sessTask struct {
+	c         *conn
+	itt       uint32
+	cmdSN     uint32
+	immediate bool
+	rawLUN    scsi.LUN
+	lun       uint64
+	attr      iscsi.TaskAttr
+	cdbBuf    [16]byte
+	cdb       []byte
+	edtl      uint32
+	read      bool
+	write     bool
+	view      View
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	// Guarded by the session's mu.
+	delivered bool
+	counted   bool
+	dataDone  bool
+	started   bool
+	finished  bool
+	aborted   bool
+
+	// buf holds the write data as it arrives, or the read data; it
+	// comes from the server's pool.
+	buf []byte
+
+	// Write data state, owned by the reader.
+	unsolActive bool
+	unsol       sessSeq
+	r2ts        []*sessSeq
+	nextR2T     uint32
+	r2tSN       uint32
+}
+
+// sessSeq is one Data-Out sequence: the unsolicited data, or the answer
+// to one R2T.
+type sessSeq struct {
+	ttt    uint32
+	next   uint32
+	end    uint32
+	dataSN uint32
+}
+
+// unknownLUN stands for a LUN field the engine cannot address: no View
+// maps it, so the engine answers LOGICAL UNIT NOT SUPPORTED.
+const unknownLUN = math.MaxUint64
+
+// handleCommand takes a SCSI Command PDU (RFC 7143 section 11.3) into the
+// task set. The reader's buffers are reused after it returns, so what the
+// task keeps is copied.
+func (c *conn) handleCommand(p *iscsi.SCSICommand, h *iscsi.BHS) {
+	se := c.sess
+	refuse := func(reason iscsi.RejectReason, why string) {
+		// The PDU is consumed: its CmdSN advances the window so the
+		// session goes on (the Reject is the task's only answer).
+		c.srv.stats.err(ErrorKindProtocol)
+		c.log.Debug().Uint32("itt", p.ITT).Str("why", why).Msg("iscsi: command rejected")
+		se.admit(p.CmdSN, p.Immediate, nil, func() {})
+		c.reject(reason, h)
+	}
+	edtl := p.ExpectedDataTransferLength
+	imm := uint32(len(p.Data))
+	switch {
+	case p.HasBidi || p.Read && p.Write:
+		refuse(iscsi.RejectCommandNotSupported, "bidirectional command")
+		return
+	case edtl > MaxTransferLength:
+		refuse(iscsi.RejectInvalidPDUField, fmt.Sprintf("expected data transfer length %d > %d", edtl, MaxTransferLength))
+		return
+	case imm > 0 && !p.Write:
+		refuse(iscsi.RejectProtocolError, "immediate data without the W bit")
+		return
+	case imm > 0 && !c.params.ImmediateData:
+		// ImmediateData=No: "the initiator MUST NOT send unsolicited
+		// data" with the command.
+		refuse(iscsi.RejectProtocolError, "immediate data with ImmediateData=No")
+		return
+	case imm > edtl || imm > c.params.FirstBurstLength:
+		refuse(iscsi.RejectProtocolError, "immediate data beyond the expected length or FirstBurstLength")
+		return
+	case !p.Final && (!p.Write || c.params.InitialR2T):
+		// InitialR2T=Yes: "the initiator MUST wait for an R2T before
+		// sending any unsolicited data".
+		refuse(iscsi.RejectProtocolError, "unsolicited data not allowed")
+		return
+	case !p.Final && imm >= min(edtl, c.params.FirstBurstLength):
+		refuse(iscsi.RejectProtocolError, "F bit clear with no room for unsolicited data")
+		return
+	}
+	if p.Immediate {
+		se.mu.Lock()
+		full := se.immediate >= se.sessMaxImmediate()
+		se.mu.Unlock()
+		if full {
+			c.srv.stats.err(ErrorKindProtocol)
+			c.reject(iscsi.RejectImmediateCommand, h)
+			return
+		}
+	}
+	t := &sessTask{
+		c:         c,
+		itt:       p.ITT,
+		cmdSN:     p.CmdSN,
+		immediate: p.Immediate,
+		rawLUN:    p.LUN,
+		lun:       unknownLUN,
+		attr:      p.Attr,
+		edtl:      edtl,
+		read:      p.Read,
+		write:     p.Write,
+		view:      se.currentView(),
+		done:      make(chan struct{}),
+	}
+	if n, err := p.LUN.Number(); err == nil {
+		t.lun = uint64(n)
+	}
+	if len(p.CDB) <= len(t.cdbBuf) {
+		t.cdb = t.cdbBuf[:copy(t.cdbBuf[:], p.CDB)]
+	} else {
+		t.cdb = slices.Clone(p.CDB)
+	}
+	if p.Write && edtl > 0 {
+		t.buf = c.srv.bufs.get(int(edtl))
+		copy(t.buf, p.Data)
+		c.srv.stats.bytesIn.Add(uint64(imm))
+		if !p.Final {
+			t.unsolActive = true
+			t.unsol = sessSeq{ttt: iscsi.ReservedTag, next: imm, end: min(edtl, c.params.FirstBurstLength)}
+		} else {
+			t.nextR2T = imm
+		}
+	}
+	t.dataDone = !t.unsolActive && t.nextR2T >= edtl
+	if !p.Write {
+		t.dataDone = true
+	}
+	t.ctx, t.cancel = context.WithCancel(c.ctx)
+	if !se.addTask(t) {
+		t.cancel()
+		c.srv.bufs.put(t.buf)
+		refuse(iscsi.RejectTaskInProgress, "initiator task tag in use")
+		return
+	}
+	if !se.admit(p.CmdSN, p.Immediate, t, func() { se.deliverTask(t) }) {
+		// Outside the command window: silently ignored (RFC 7143
+		// section 4.2.2.1). Data-Out for it is discarded as stray.
+		c.srv.stats.err(ErrorKindDropped)
+		se.mu.Lock()
+		t.aborted = true
+		ok := se.finishLocked(t)
+		se.mu.Unlock()
+		if ok {
+			close(t.done)
+			c.srv.taskDone()
+		}
+		t.cancel()
+		return
+	}
+	se.mu.Lock()
+	needR2T := !t.dataDone && !t.unsolActive && !t.finished
+	se.mu.Unlock()
+	if needR2T {
+		c.sendR2Ts(t)
+	}
+}
+
+// newTTT returns a Target Transfer Tag for an R2T: never 0xffffffff, and
+// with the top bit clear so it never names a NOP-In ping.
+func (c *conn) newTTT() uint32 {
+	c.nextTTT = (c.nextTTT + 1) & 0x7fffffff
+	if c.nextTTT == 0 {
+		c.nextTTT = 1
+	}
+	return c.nextTTT
+}
+
+// sendR2Ts asks for more of a task's write data, keeping at most
+// MaxOutstandingR2T R2Ts outstanding, each for at most MaxBurstLength
+// bytes (RFC 7143 section 11.8).
+func (c *conn) sendR2Ts(t *sessTask) {
+	maxR2T := max(int(c.params.MaxOutstandingR2T), 1)
+	burst := max(c.params.MaxBurstLength, 512)
+	for len(t.r2ts) < maxR2T && t.nextR2T < t.edtl {
+		n := min(burst, t.edtl-t.nextR2T)
+		seq := &sessSeq{ttt: c.newTTT(), next: t.nextR2T, end: t.nextR2T + n}
+		t.r2ts = append(t.r2ts, seq)
+		c.sendPDU(&iscsi.R2T{
+			LUN:                       t.rawLUN,
+			ITT:                       t.itt,
+			TTT:                       seq.ttt,
+			R2TSN:                     t.r2tSN,
+			BufferOffset:              t.nextR2T,
+			DesiredDataTransferLength: n,
+		})
+		t.r2tSN++
+		t.nextR2T += n
+	}
+}
+
+// handleDataOut takes one Data-Out PDU whose header has been read (RFC
+// 7143 section 11.7). Its data lands straight in the task's buffer at the
+// checked offset; a Data-Out that does not fit the sequence it claims
+// (offset, DataSN, TTT, length) fails its task before a byte is stored.
+func (c *conn) handleDataOut(f *iscsi.Frame) error {
+	h := &f.BHS
+	itt, ttt := h.ITT(), h.Uint32(20)
+	dataSN, off := h.Uint32(36), h.Uint32(40)
+	n := uint32(h.DataSegmentLength())
+	final := h.Final()
+	discard := func() error {
+		if n == 0 {
+			return nil
+		}
+		if _, err := c.fr.ReadData(nil); err != nil && !errors.Is(err, iscsi.ErrDataDigest) {
+			return c.readErr(err)
+		}
+		return nil
+	}
+	t := c.sess.task(itt)
+	if t == nil || t.c != c || !t.write {
+		// Data for a task that is gone (aborted, or never admitted):
+		// discarded.
+		c.srv.stats.err(ErrorKindDropped)
+		return discard()
+	}
+	var seq *sessSeq
+	if ttt == iscsi.ReservedTag {
+		if t.unsolActive {
+			seq = &t.unsol
+		}
+	} else {
+		for _, s := range t.r2ts {
+			if s.ttt == ttt {
+				seq = s
+				break
+			}
+		}
+	}
+	var why string
+	switch {
+	case seq == nil:
+		why = "no open sequence for the Target Transfer Tag"
+	case dataSN != seq.dataSN:
+		why = fmt.Sprintf("DataSN %d, want %d", dataSN, seq.dataSN)
+	case off != seq.next:
+		why = fmt.Sprintf("BufferOffset %d, want %d", off, seq.next)
+	case uint64(off)+uint64(n) > uint64(seq.end):
+		why = fmt.Sprintf("data %d+%d beyond the sequence end %d", off, n, seq.end)
+	case final && seq != &t.unsol && off+n != seq.end:
+		why = fmt.Sprintf("F bit at %d before the sequence end %d", off+n, seq.end)
+	}
+	if why != "" {
+		// Nothing of the PDU is stored. The task ends with CHECK
+		// CONDITION, ABORTED COMMAND / DATA PHASE ERROR: a Reject alone
+		// may not end a task ("Targets MUST NOT implicitly terminate an
+		// active task by sending a Reject PDU"), and the session goes
+		// on; later Data-Out for the task is discarded.
+		if err := discard(); err != nil {
+			return err
+		}
+		c.srv.stats.err(ErrorKindProtocol)
+		c.log.Debug().Uint32("itt", itt).Str("why", why).Msg("iscsi: bad Data-Out")
+		c.failTask(t)
+		return nil
+	}
+	if n > 0 {
+		dst := t.buf[off : off+n : off+n]
+		if _, err := c.fr.ReadData(dst); err != nil {
+			if errors.Is(err, iscsi.ErrDataDigest) {
+				// The PDU is dropped; the sequence waits for it again.
+				c.srv.stats.err(ErrorKindDigest)
+				c.reject(iscsi.RejectDataDigestError, h)
+				return nil
+			}
+			return c.readErr(err)
+		}
+	}
+	c.srv.stats.bytesIn.Add(uint64(n))
+	seq.next += n
+	seq.dataSN++
+	if !final {
+		return nil
+	}
+	if seq == &t.unsol {
+		t.unsolActive = false
+		t.nextR2T = seq.next
+	} else {
+		t.r2ts = slices.DeleteFunc(t.r2ts, func(s *sessSeq) bool { return s == seq })
+	}
+	if len(t.r2ts) == 0 && !t.unsolActive && t.nextR2T >= t.edtl {
+		c.sess.dataDone(t)
+		return nil
+	}
+	c.sendR2Ts(t)
+	return nil
+}
+
+// failTask ends a task that has not started, with DATA PHASE ERROR. It
+// runs on the reader, the only user of a task's buffer before it starts.
+func (c *conn) failTask(t *sessTask) {
+	se := c.sess
+	se.mu.Lock()
+	ok := !t.started && se.finishLocked(t)
+	se.mu.Unlock()
+	if !ok {
+		return
+	}
+	t.cancel()
+	close(t.done)
+	c.srv.taskDone()
+	se.schedule()
+	c.srv.bufs.put(t.buf)
+	t.buf = nil
+	sd := scsi.NewSenseError(scsi.SenseKeyAbortedCommand, scsi.SenseDataPhaseError).SenseData()
+	c.sendStatus(t, Result{Status: scsi.StatusCheckCondition, Sense: sd.MarshalFixed()}, t.r2tSN)
+}
+
+// goTask runs f in a goroutine of the connection, unless the connection
+// is shutting down.
+func (c *conn) goTask(f func()) bool {
+	c.goMu.Lock()
+	defer c.goMu.Unlock()
+	if c.goClosed {
+		return false
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// startTask runs a task that the task set lets start.
+func (c *conn) startTask(t *sessTask) {
+	if !c.goTask(func() { c.runTask(t) }) {
+		c.sess.mu.Lock()
+		t.aborted = true
+		c.sess.mu.Unlock()
+		c.sess.finish(t)
+	}
+}
+
+// runTask executes a task on the engine and sends its data and status.
+func (c *conn) runTask(t *sessTask) {
+	se := c.sess
+	ok := false
+	defer func() {
+		if ok {
+			return
+		}
+		r := recover()
+		c.srv.stats.err(ErrorKindPanic)
+		c.log.Error().Interface("panic", r).Bytes("stack", debug.Stack()).Msg("iscsi: panic in a task, closing connection")
+		se.mu.Lock()
+		t.aborted = true
+		se.mu.Unlock()
+		se.finish(t)
+		c.close(fmt.Errorf("target: panic in task: %v", r))
+	}()
+	task := &Task{
+		Ctx:                        t.ctx,
+		Nexus:                      se.nexus,
+		View:                       t.view,
+		LUN:                        t.lun,
+		CDB:                        t.cdb,
+		Attr:                       t.attr,
+		ExpectedDataTransferLength: t.edtl,
+	}
+	if t.write {
+		task.DataOut = t.buf[:t.edtl]
+	} else if t.read && t.edtl > 0 {
+		t.buf = c.srv.bufs.get(int(t.edtl))
+		task.DataIn = t.buf
+	}
+	res := c.srv.cfg.Executor.Execute(task)
+	ok = true
+	t.cancel()
+	c.srv.stats.commands.Add(1)
+	if !se.finish(t) {
+		c.srv.bufs.put(t.buf)
+		t.buf = nil
+		return
+	}
+	c.sendResult(t, res)
+}
+
+// sendResult sends a completed task's read data and status: Data-In PDUs
+// split by the initiator's MaxRecvDataSegmentLength, F at each
+// MaxBurstLength, and the status in the last Data-In when there is no
+// sense data, in a SCSI Response otherwise (RFC 7143 sections 11.4, 11.7).
+func (c *conn) sendResult(t *sessTask, res Result) {
+	buf := t.buf
+	t.buf = nil
+	release := func() { c.srv.bufs.put(buf) }
+	n := 0
+	if t.read {
+		n = min(max(res.DataIn, 0), len(buf), int(t.edtl))
+	}
+	withStatus := n > 0 && len(res.Sense) == 0 && res.Status != scsi.StatusCheckCondition
+	over, under, resid := residual(res.Transfer, t.edtl)
+	seg := max(int(c.params.InitiatorMaxRecvDSL), 512)
+	burst := max(int(c.params.MaxBurstLength), 512)
+	dataSN := uint32(0)
+	inBurst := 0
+	for off := 0; off < n; {
+		l := min(seg, n-off, burst-inBurst)
+		last := off+l == n
+		inBurst += l
+		di := &iscsi.DataIn{
+			Final:        last || inBurst == burst,
+			ITT:          t.itt,
+			TTT:          iscsi.ReservedTag,
+			DataSN:       dataSN,
+			BufferOffset: uint32(off),
+			Data:         buf[off : off+l],
+		}
+		if inBurst == burst {
+			inBurst = 0
+		}
+		out := connOut{pdu: di}
+		if last && withStatus {
+			// "the S bit ... MUST NOT be set if ... sense data" — the
+			// status rides in the last Data-In, with the residual.
+			di.HasStatus, di.Status = true, res.Status
+			di.Overflow, di.Underflow, di.ResidualCount = over, under, resid
+			out.release = release
+		}
+		c.send(out)
+		dataSN++
+		off += l
+	}
+	c.srv.stats.bytesOut.Add(uint64(n))
+	if withStatus {
+		return
+	}
+	if t.write {
+		dataSN = t.r2tSN
+	}
+	c.sendStatus(t, res, dataSN)
+	c.send(connOut{release: release})
+}
+
+// sendStatus sends a SCSI Response.
+func (c *conn) sendStatus(t *sessTask, res Result, expDataSN uint32) {
+	over, under, resid := residual(res.Transfer, t.edtl)
+	r := &iscsi.SCSIResponse{
+		Response:      iscsi.ResponseCommandCompleted,
+		Status:        res.Status,
+		ITT:           t.itt,
+		ExpDataSN:     expDataSN,
+		Overflow:      over,
+		Underflow:     under,
+		ResidualCount: resid,
+	}
+	if len(res.Sense) > 0 {
+		r.SetSense(res.Sense)
+	}
+	c.sendPDU(r)
+}
+
+// residual compares what the command would move with the Expected Data
+// Transfer Length (RFC 7143 section 11.4.5).
+func residual(transfer int, edtl uint32) (over, under bool, count uint32) {
+	tr := uint64(max(transfer, 0))
+	switch e := uint64(edtl); {
+	case tr > e:
+		return true, false, uint32(min(tr-e, math.MaxUint32))
+	case tr < e:
+		return false, true, uint32(e - tr)
+	}
+	return false, false, 0
+}
+
+// connBufPool pools task buffers by power-of-two size class, from 4 KiB
+// to MaxTransferLength.
+type connBufPool struct {
+	classes [connBufClasses]sync.Pool
+}
+
+const (
+	connBufMinShift = 12
+	connBufClasses  = 25 - connBufMinShift // up to 16 MiB
+)
+
+// connBufClass returns the size class of n bytes.
+func connBufClass(n int) int {
+	if n <= 1<<connBufMinShift {
+		return 0
+	}
+	return bits.Len(uint(n-1)) - connBufMinShift
+}
+
+// get returns a buffer of n bytes (n at most MaxTransferLength).
+func (p *connBufPool) get(n int) []byte {
+	if n <= 0 {
+		return nil
+	}
+	cl := connBufClass(n)
+	if cl >= connBufClasses {
+		return make([]byte, n)
+	}
+	if v, ok := p.classes[cl].Get().(*[]byte); ok {
+		return (*v)[:n]
+	}
+	return make([]byte, n, 1<<(cl+connBufMinShift))
+}
+
+// put returns a buffer from get to the pool.
+func (p *connBufPool) put(b []byte) {
+	c := cap(b)
+	if c < 1<<connBufMinShift || c&(c-1) != 0 {
+		return
+	}
+	cl := bits.Len(uint(c)) - 1 - connBufMinShift
+	if cl >= connBufClasses {
+		return
+	}
+	b = b[:0]
+	p.classes[cl].Put(&b)
+}

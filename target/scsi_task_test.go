@@ -1,0 +1,193 @@
+package target
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/lunarsan/lunar/iscsi"
+	"github.com/lunarsan/lunar/scsi"
+)
+
+// scsiTaskEnv is a server with small bursts, so one write needs
+// immediate data, unsolicited Data-Out and several R2Ts, and a peer that
+// accepts 1 KiB data segments, so reads are split.
+func scsiTaskEnv(t *testing.T) (*connTestEnv, *connPeer) {
+	t.Helper()
+	env := connStart(t, ServerConfig{MaxBurstLength: 4096, FirstBurstLength: 2048, MaxOutstandingR2T: 2})
+	p := connDial(t, env.addr)
+	p.mustLogin(connLoginOpts{cfg: iscsi.NegotiatorConfig{NoInitialR2T: true, MaxRecvDataSegmentLength: 1024, MaxOutstandingR2T: 4}})
+	if p.params.InitialR2T || !p.params.ImmediateData || p.params.FirstBurstLength != 2048 || p.params.MaxBurstLength != 4096 {
+		t.Fatalf("negotiated %v", p.params)
+	}
+	return env, p
+}
+
+// answerR2Ts serves the R2Ts of a write from data until its response.
+func (p *connPeer) answerR2Ts(itt uint32, data []byte) (*iscsi.SCSIResponse, int) {
+	p.t.Helper()
+	r2ts := 0
+	wantSN := uint32(0)
+	for {
+		pdu, err := p.recv()
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		switch r := pdu.(type) {
+		case *iscsi.R2T:
+			if r.ITT != itt || r.R2TSN != wantSN || r.DesiredDataTransferLength == 0 || r.DesiredDataTransferLength > p.params.MaxBurstLength {
+				p.t.Fatalf("R2T %+v", r)
+			}
+			wantSN++
+			r2ts++
+			off, end := r.BufferOffset, r.BufferOffset+r.DesiredDataTransferLength
+			for sn := uint32(0); off < end; sn++ {
+				n := min(end-off, 1500)
+				p.send(&iscsi.DataOut{Final: off+n == end, ITT: itt, TTT: r.TTT, DataSN: sn, BufferOffset: off, Data: data[off : off+n]})
+				off += n
+			}
+		case *iscsi.SCSIResponse:
+			return r, r2ts
+		default:
+			p.t.Fatalf("got %v during a write", pdu.Opcode())
+		}
+	}
+}
+
+func TestSCSITaskWriteAllPhasesAndReadSplit(t *testing.T) {
+	env, p := scsiTaskEnv(t)
+	const size = 16384
+	data := connPattern(size, 1)
+	// Immediate data (1 KiB), unsolicited Data-Out up to FirstBurstLength,
+	// then R2Ts of at most MaxBurstLength for the rest.
+	itt := p.command(&iscsi.SCSICommand{Write: true, ExpectedDataTransferLength: size,
+		CDB: connCDB10(0x2a, 8, size/512, 0), Data: data[:1024]})
+	p.send(&iscsi.DataOut{ITT: itt, TTT: iscsi.ReservedTag, DataSN: 0, BufferOffset: 1024, Data: data[1024:1536]})
+	p.send(&iscsi.DataOut{Final: true, ITT: itt, TTT: iscsi.ReservedTag, DataSN: 1, BufferOffset: 1536, Data: data[1536:2048]})
+	r, r2ts := p.answerR2Ts(itt, data)
+	if r.Status != scsi.StatusGood || r.Underflow || r.Overflow {
+		t.Fatalf("write response %+v", r)
+	}
+	if r2ts != (size-2048)/4096+1 || r.ExpDataSN != uint32(r2ts) {
+		t.Fatalf("%d R2Ts, ExpDataSN %d", r2ts, r.ExpDataSN)
+	}
+	env.exec.mu.Lock()
+	same := bytes.Equal(env.exec.disk[8*512:8*512+size], data)
+	env.exec.mu.Unlock()
+	if !same {
+		t.Fatal("written data differs")
+	}
+	// The read comes back in 1 KiB Data-In PDUs with the status in the last.
+	got, status, resid, under, over, pdus := p.readAll(p.command(&iscsi.SCSICommand{Final: true, Read: true,
+		ExpectedDataTransferLength: size, CDB: connCDB10(0x28, 8, size/512, 0)}))
+	if status != scsi.StatusGood || resid != 0 || under || over || pdus != size/1024 || !bytes.Equal(got, data) {
+		t.Fatalf("read: status %v resid %d under %v over %v pdus %d equal %v", status, resid, under, over, pdus, bytes.Equal(got, data))
+	}
+	if s := env.srv.Stats(); s.BytesIn != size || s.BytesOut != size || s.Commands != 2 {
+		t.Fatalf("stats %+v", s)
+	}
+	p.logout()
+}
+
+func TestSCSITaskResiduals(t *testing.T) {
+	_, p := scsiTaskEnv(t)
+	// Underflow: the initiator expects more than the command moves.
+	_, status, resid, under, over, _ := p.readAll(p.command(&iscsi.SCSICommand{Final: true, Read: true,
+		ExpectedDataTransferLength: 4096, CDB: connCDB10(0x28, 0, 4, 0)}))
+	if status != scsi.StatusGood || !under || over || resid != 2048 {
+		t.Fatalf("underflow: status %v resid %d under %v over %v", status, resid, under, over)
+	}
+	// Overflow: the command would move more than expected.
+	got, status, resid, under, over, _ := p.readAll(p.command(&iscsi.SCSICommand{Final: true, Read: true,
+		ExpectedDataTransferLength: 1024, CDB: connCDB10(0x28, 0, 4, 0)}))
+	if status != scsi.StatusGood || under || !over || resid != 1024 || len(got) != 1024 {
+		t.Fatalf("overflow: status %v resid %d under %v over %v len %d", status, resid, under, over, len(got))
+	}
+	// CHECK CONDITION: a SCSI Response with sense.
+	p.command(&iscsi.SCSICommand{Final: true, Read: true, ExpectedDataTransferLength: 512, CDB: connCDB10(0x28, 1<<20, 1, 0)})
+	r := connWant[*iscsi.SCSIResponse](t, p)
+	if sense, err := r.Sense(); r.Status != scsi.StatusCheckCondition || err != nil || len(sense) == 0 {
+		t.Fatalf("check condition: %+v", r)
+	}
+	p.logout()
+}
+
+func TestSCSITaskBadDataOut(t *testing.T) {
+	tests := []struct {
+		name string
+		out  func(itt, ttt uint32) *iscsi.DataOut
+	}{
+		{"larger than requested", func(itt, ttt uint32) *iscsi.DataOut {
+			return &iscsi.DataOut{Final: true, ITT: itt, TTT: ttt, BufferOffset: 0, Data: make([]byte, 8192)}
+		}},
+		{"wrong offset", func(itt, ttt uint32) *iscsi.DataOut {
+			return &iscsi.DataOut{Final: true, ITT: itt, TTT: ttt, BufferOffset: 512, Data: make([]byte, 512)}
+		}},
+		{"wrong DataSN", func(itt, ttt uint32) *iscsi.DataOut {
+			return &iscsi.DataOut{Final: true, ITT: itt, TTT: ttt, DataSN: 27, Data: make([]byte, 1024)}
+		}},
+		{"unknown TTT", func(itt, ttt uint32) *iscsi.DataOut {
+			return &iscsi.DataOut{Final: true, ITT: itt, TTT: ttt + 99, Data: make([]byte, 1024)}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := connStart(t, ServerConfig{})
+			p := connDial(t, env.addr)
+			p.mustLogin(connLoginOpts{})
+			itt := p.command(&iscsi.SCSICommand{Final: true, Write: true, ExpectedDataTransferLength: 1024, CDB: connCDB10(0x2a, 0, 2, 0)})
+			r2t := connWant[*iscsi.R2T](t, p)
+			p.send(tc.out(itt, r2t.TTT))
+			r := connWant[*iscsi.SCSIResponse](t, p)
+			sense, err := r.Sense()
+			if err != nil {
+				t.Fatal(err)
+			}
+			sd, err := scsi.ParseSense(sense)
+			if r.ITT != itt || r.Status != scsi.StatusCheckCondition || err != nil ||
+				sd.Key != scsi.SenseKeyAbortedCommand || sd.Code() != scsi.SenseDataPhaseError {
+				t.Fatalf("response %+v, sense %v", r, sd.String())
+			}
+			// Later Data-Out for the task is discarded; the session goes on.
+			p.send(&iscsi.DataOut{Final: true, ITT: itt, TTT: r2t.TTT, Data: make([]byte, 1024)})
+			tur := p.command(&iscsi.SCSICommand{Final: true, CDB: make([]byte, 6)})
+			if r := connWant[*iscsi.SCSIResponse](t, p); r.ITT != tur || r.Status != scsi.StatusGood {
+				t.Fatalf("after a bad Data-Out: %+v", r)
+			}
+			env.exec.mu.Lock()
+			executed := len(env.exec.order)
+			env.exec.mu.Unlock()
+			if executed != 1 {
+				t.Fatal("a write with bad Data-Out was executed")
+			}
+			p.logout()
+		})
+	}
+}
+
+func TestSCSITaskRefusedCommands(t *testing.T) {
+	env := connStart(t, ServerConfig{})
+	p := connDial(t, env.addr)
+	p.mustLogin(connLoginOpts{})
+	// Bidirectional: rejected; the CmdSN is consumed and the session goes on.
+	p.command(&iscsi.SCSICommand{Final: true, Read: true, Write: true, HasBidi: true, ExpectedBidiReadLength: 512,
+		ExpectedDataTransferLength: 512, CDB: connCDB10(0x2a, 0, 1, 0)})
+	if rej := connWant[*iscsi.Reject](t, p); rej.Reason != iscsi.RejectCommandNotSupported {
+		t.Fatalf("bidi: reason %v", rej.Reason)
+	}
+	// An expected length beyond MaxTransferLength: refused before any
+	// buffer is allocated.
+	p.command(&iscsi.SCSICommand{Final: true, Read: true, ExpectedDataTransferLength: 0xffffffff, CDB: connCDB10(0x28, 0, 1, 0)})
+	if rej := connWant[*iscsi.Reject](t, p); rej.Reason != iscsi.RejectInvalidPDUField {
+		t.Fatalf("huge EDTL: reason %v", rej.Reason)
+	}
+	// Immediate data beyond the expected length.
+	p.command(&iscsi.SCSICommand{Final: true, Write: true, ExpectedDataTransferLength: 512, CDB: connCDB10(0x2a, 0, 1, 0), Data: make([]byte, 1024)})
+	if rej := connWant[*iscsi.Reject](t, p); rej.Reason != iscsi.RejectProtocolError {
+		t.Fatalf("immediate data: reason %v", rej.Reason)
+	}
+	itt := p.command(&iscsi.SCSICommand{Final: true, CDB: make([]byte, 6)})
+	if r := connWant[*iscsi.SCSIResponse](t, p); r.ITT != itt || r.Status != scsi.StatusGood || r.ExpCmdSN != p.cmdSN {
+		t.Fatalf("after refusals: %+v (want ExpCmdSN %d)", r, p.cmdSN)
+	}
+	p.logout()
+}
