@@ -659,3 +659,44 @@ func TestConnDigests(t *testing.T) {
 type connCapture struct{ b []byte }
 
 func (c *connCapture) Write(p []byte) (int, error) { c.b = append(c.b, p...); return len(p), nil }
+
+// FuzzConnIntake feeds arbitrary bytes to a logged-in connection of the
+// Full Feature Phase: the server must answer, reject or close, and never
+// panic.
+func FuzzConnIntake(f *testing.F) {
+	seed := func(p iscsi.PDU) {
+		b, err := iscsi.Marshal(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	seed(&iscsi.SCSICommand{Final: true, Write: true, ITT: 1, CmdSN: 1, ExpectedDataTransferLength: 1024, CDB: connCDB10(0x2a, 0, 2, 0), Data: make([]byte, 512)})
+	seed(&iscsi.DataOut{Final: true, ITT: 1, TTT: iscsi.ReservedTag, BufferOffset: 512, Data: make([]byte, 512)})
+	seed(&iscsi.NOPOut{ITT: 2, TTT: iscsi.ReservedTag, CmdSN: 1, Data: []byte("ping")})
+	seed(&iscsi.TaskMgmtRequest{Immediate: true, Function: iscsi.AbortTask, ITT: 3, ReferencedTaskTag: 1, CmdSN: 1})
+	seed(&iscsi.TextRequest{Final: true, ITT: 4, TTT: iscsi.ReservedTag, CmdSN: 1, Data: []byte("SendTargets=All\x00")})
+	env := connStart(&testing.T{}, ServerConfig{})
+	f.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		env.srv.Close(ctx)
+	})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		p := connDial(t, env.addr)
+		p.mustLogin(connLoginOpts{})
+		if _, err := p.nc.Write(in); err != nil {
+			return
+		}
+		p.nc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		for {
+			if _, err := p.fr.ReadFrame(); err != nil {
+				break
+			}
+		}
+		p.nc.Close()
+		if n := env.srv.Stats().Errors[ErrorKindPanic]; n != 0 {
+			t.Fatalf("%d panics", n)
+		}
+	})
+}

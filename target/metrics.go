@@ -1,9 +1,3 @@
-//go:build lunar_prometheus
-
-// The prometheus client's dependencies are not in go.sum yet: build with
-// -tags lunar_prometheus until "go mod tidy" adds them, then drop this
-// constraint.
-
 package target
 
 import (

@@ -1,5 +1,3 @@
-//go:build lunar_prometheus
-
 package target
 
 import (

@@ -363,4 +363,3 @@ func TestSBCMisc(t *testing.T) {
 	r, _ = luRun(e, lu, n, []byte{0x9e, 0x1f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, nil, 0)
 	luWantSense(t, r, scsi.SenseKeyIllegalRequest, scsi.SenseInvalidFieldInCDB)
 }
-

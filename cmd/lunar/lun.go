@@ -209,6 +209,9 @@ func newLUNMap(f *clientFlags) *cobra.Command {
 			if igroup == "" {
 				return fmt.Errorf("--igroup is required: the initiator group that will see the LUN (see lunar igroup list)")
 			}
+			if lunID < -1 {
+				return fmt.Errorf("--lun-id %d: want 0 to %d, or leave it out for the lowest free id", lunID, target.MaxLUNID)
+			}
 			req := target.MapCreate{LUN: args[0], IGroup: igroup, Target: tgt}
 			if lunID >= 0 {
 				id := uint64(lunID)
