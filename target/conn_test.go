@@ -685,6 +685,7 @@ func FuzzConnIntake(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		p := connDial(t, env.addr)
 		p.mustLogin(connLoginOpts{})
+		p.nc.SetWriteDeadline(time.Now().Add(time.Second))
 		if _, err := p.nc.Write(in); err != nil {
 			return
 		}
