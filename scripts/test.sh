@@ -41,9 +41,11 @@ fi
 
 step "go vet"
 go vet ./...
+go vet -tags interop ./...
 
 step "staticcheck"
 staticcheck ./...
+staticcheck -tags interop ./...
 
 step "go test -race"
 go test -race -count=1 ./...
@@ -59,3 +61,9 @@ capture_dir=$(mktemp -d)
 trap 'rm -rf "$capture_dir"' EXIT
 bash scripts/capture-golden.sh "$capture_dir" >"$capture_dir.log" 2>&1 || { cat "$capture_dir.log"; exit 1; }
 LUNAR_GOLDEN_DIR="$capture_dir" go test -count=1 -run 'Golden' -v ./iscsi/ | grep -E '^(=== RUN|--- |ok|FAIL|PASS)'
+
+step "interop: lunar's target against libiscsi's tools (go test -tags interop)"
+go test -count=1 -tags interop -run Interop -v ./target/ | grep -E '^(=== RUN|--- |ok|FAIL|PASS)'
+
+step "conformance: libiscsi's iscsi-test-cu against lunar target serve"
+bash scripts/conformance.sh

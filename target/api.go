@@ -230,7 +230,7 @@ func apiSession(si SessionInfo) APISession {
 		out.LUNs = []uint64{}
 	}
 	for _, c := range si.Connections {
-		out.Connections = append(out.Connections, APIConnection{CID: c.CID, RemoteAddr: c.RemoteAddr, LocalAddr: c.LocalAddr})
+		out.Connections = append(out.Connections, APIConnection(c))
 	}
 	return out
 }
