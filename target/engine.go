@@ -209,14 +209,19 @@ func luCanceled(t *Task) bool {
 }
 
 // dataIn copies parameter data to the Data-In buffer, never more than the
-// allocation length nor the buffer, and records the transfer: Transfer is
-// the allocation length (SPC-4 section 4.2.5.6: the device server
-// "shall terminate transfers to the Data-In Buffer when the number of
-// bytes or blocks specified by the ALLOCATION LENGTH field have been
-// transferred or when all available data have been transferred").
+// allocation length nor the buffer, and records the transfer: what the
+// command moves is the data available, cut at the allocation length
+// (SPC-4 section 4.2.5.6: the device server "shall terminate transfers to
+// the Data-In Buffer when the number of bytes or blocks specified by the
+// ALLOCATION LENGTH field have been transferred or when all available
+// data have been transferred"). Less than the Expected Data Transfer
+// Length is then a residual underflow (RFC 7143 section 11.4.5.1: "the
+// Residual Count indicates the number of bytes that were not transferred
+// out of the number of bytes that were expected to be transferred"); an
+// allocation length above it, with that much data, an overflow.
 func (c *luCmd) dataIn(data []byte, alloc uint32) {
-	c.res.Transfer = int(alloc)
-	n := min(len(data), int(alloc), len(c.t.DataIn))
+	c.res.Transfer = min(len(data), int(alloc))
+	n := min(c.res.Transfer, len(c.t.DataIn))
 	c.res.DataIn = copy(c.t.DataIn[:n], data)
 }
 

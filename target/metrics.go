@@ -53,6 +53,7 @@ func ServerMetricsSource(stats func() ServerStats) MetricsSource {
 		return MetricsSnapshot{
 			Commands: st.Commands, BytesIn: st.BytesIn, BytesOut: st.BytesOut, Logins: st.Logins,
 			Sessions: st.Sessions, Connections: st.Connections, Errors: st.Errors,
+			Latency: st.Latency,
 		}
 	}
 }

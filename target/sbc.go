@@ -18,6 +18,11 @@ const (
 	sbcChunkBytes = 1 << 20
 	// sbcMaxCAWBlocks is the MAXIMUM COMPARE AND WRITE LENGTH.
 	sbcMaxCAWBlocks = 255
+	// sbcMaxWriteSameBlocks is the MAXIMUM WRITE SAME LENGTH: the most
+	// blocks one WRITE SAME writes or unmaps, the largest count WRITE
+	// SAME(10) can carry. It bounds the work of one command; the Block
+	// Limits page reports it and sbcWriteSame enforces it.
+	sbcMaxWriteSameBlocks = 0xffff
 	// sbcMaxUnmapBlocks is the MAXIMUM UNMAP LBA COUNT (thin LUs).
 	sbcMaxUnmapBlocks = 1 << 20
 	// sbcMaxUnmapDescriptors is the MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT.
@@ -125,6 +130,15 @@ func sbcLengthByte(op scsi.OpCode) int {
 		return 7
 	case 12:
 		return 6
+	}
+	return 10
+}
+
+// sbcWriteSameLengthByte returns the byte of the NUMBER OF LOGICAL
+// BLOCKS field of a WRITE SAME CDB, for field pointers.
+func sbcWriteSameLengthByte(op scsi.OpCode) int {
+	if op == scsi.OpWriteSame10 {
+		return 7
 	}
 	return 10
 }
@@ -409,8 +423,8 @@ func sbcPreFetch(c *luCmd) error {
 }
 
 // sbcWriteSame runs WRITE SAME(10/16). With UNMAP on a thin logical unit
-// and a block of zeros (or NDOB), the range is deallocated (it reads back
-// as zeros: LBPRZ); otherwise the block is written to every block.
+// the range is deallocated (it reads back as zeros: LBPRZ); otherwise the
+// block (zeros with NDOB) is written to every block.
 func sbcWriteSame(c *luCmd) error {
 	var w scsi.WriteSame
 	if err := w.UnmarshalBinary(c.t.CDB); err != nil {
@@ -439,6 +453,16 @@ func sbcWriteSame(c *luCmd) error {
 	if err != nil {
 		return err
 	}
+	if n > sbcMaxWriteSameBlocks {
+		// SBC-3 section 5.42: "If the number of logical blocks specified
+		// to be unmapped or written exceeds the value in the MAXIMUM
+		// WRITE SAME LENGTH field ... the device server shall terminate
+		// the command with CHECK CONDITION status with the sense key set
+		// to ILLEGAL REQUEST and the additional sense code set to INVALID
+		// FIELD IN CDB." A NUMBER OF LOGICAL BLOCKS of zero specifies the
+		// blocks up to the last one, so the resolved count is checked.
+		return scsi.InvalidFieldInCDB(sbcWriteSameLengthByte(w.Op), -1)
+	}
 	var block []byte
 	if !w.NDOB {
 		// SBC-3 section 5.42: the Data-Out buffer holds exactly one
@@ -452,8 +476,13 @@ func sbcWriteSame(c *luCmd) error {
 	if n == 0 {
 		return nil
 	}
-	zero := block == nil || sbcAllZero(block)
-	if w.Unmap && lu.cfg.Thin && zero {
+	if w.Unmap && lu.cfg.Thin {
+		// SBC-3 section 5.42 (UNMAP one, ANCHOR zero): the
+		// device server in a thin provisioned logical unit "should
+		// deallocate each LBA specified by the command", whatever the
+		// Data-Out block holds; with LBPRZ set they then read back as
+		// zeros (libiscsi's WriteSame10.UnmapUntilEnd sends a block of
+		// 0xFF with UNMAP and expects zeros).
 		if err := c.unmapBlocks(lba, n); err != nil {
 			return err
 		}
@@ -463,16 +492,6 @@ func sbcWriteSame(c *luCmd) error {
 		return err
 	}
 	return lu.syncAfterWrite(false)
-}
-
-// sbcAllZero reports whether b holds only zeros.
-func sbcAllZero(b []byte) bool {
-	for _, x := range b {
-		if x != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // fillBlocks writes block (nil: zeros) to n blocks from lba, a chunk at a
@@ -595,17 +614,25 @@ func sbcCompareAndWrite(c *luCmd) error {
 	if err := lu.checkRange(w.LBA, n); err != nil {
 		return err
 	}
+	if len(c.t.DataOut) != 2*half || c.t.ExpectedDataTransferLength != uint32(2*half) {
+		// The verify and write data must both be there, exactly: the
+		// compare and the write are one atomic operation, so a Data-Out
+		// buffer that disagrees with the NUMBER OF LOGICAL BLOCKS field
+		// (libiscsi's CompareAndWrite.InvalidDataOutSize) is refused, not
+		// carried out in part. That includes data sent with a NUMBER OF
+		// LOGICAL BLOCKS of zero, which transfers none (an initiator
+		// asking for 256 blocks, which the one-byte field cannot hold,
+		// sends 512 blocks with the field wrapped to zero: libiscsi's
+		// CompareAndWrite.Simple and .Miscompare expect INVALID FIELD IN
+		// CDB for it).
+		return scsi.InvalidFieldInCDB(13, -1)
+	}
 	if n == 0 {
 		// SBC-3 section 5.2: "A NUMBER OF LOGICAL BLOCKS field set to
 		// zero specifies that no read operations shall be performed, no
 		// logical block data shall be transferred ... This condition
 		// shall not be considered an error."
 		return nil
-	}
-	if len(c.t.DataOut) != 2*half || c.t.ExpectedDataTransferLength != uint32(2*half) {
-		// The verify and write data must both be there, exactly
-		// (libiscsi's CompareAndWrite.InvalidDataOutSize).
-		return scsi.NewSenseError(scsi.SenseKeyIllegalRequest, scsi.SenseInvalidFieldInCDB)
 	}
 	cur := make([]byte, half)
 	off := int64(w.LBA << lu.shift)

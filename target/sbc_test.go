@@ -363,3 +363,135 @@ func TestSBCMisc(t *testing.T) {
 	r, _ = luRun(e, lu, n, []byte{0x9e, 0x1f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, nil, 0)
 	luWantSense(t, r, scsi.SenseKeyIllegalRequest, scsi.SenseInvalidFieldInCDB)
 }
+
+// TestSBCCompareAndWriteZeroBlocksWithData reproduces libiscsi's
+// CompareAndWrite.Simple and .Miscompare at 256 blocks, one more than the
+// MAXIMUM COMPARE AND WRITE LENGTH: the one-byte NUMBER OF LOGICAL BLOCKS
+// wraps to zero while the initiator sends 512 blocks of Data-Out. The
+// data disagrees with the CDB, so the command is refused with INVALID
+// FIELD IN CDB pointing at NUMBER OF LOGICAL BLOCKS, and nothing is
+// written; zero blocks without data stays GOOD.
+func TestSBCCompareAndWriteZeroBlocksWithData(t *testing.T) {
+	for _, kind := range luBackends {
+		t.Run(kind, func(t *testing.T) {
+			e := &Engine{}
+			lu := luTestLU(t, kind, 1024, LUConfig{})
+			n := luTestNexus(t, e, lu, "iqn.2026-01.test:a")
+			old := bytes.Repeat([]byte{'A'}, 256*512)
+			r, _ := luRun(e, lu, n, luCDB(t, &scsi.Write{Op: scsi.OpWrite16, LBA: 0, Blocks: 256}), old, 0)
+			luWantGood(t, r)
+			out := append(bytes.Clone(old), bytes.Repeat([]byte{'B'}, 256*512)...)
+			for _, lba := range []uint64{0, 1024 - 256} {
+				cdb := luCDB(t, &scsi.CompareAndWrite{LBA: lba, Blocks: uint8(256 & 0xff)})
+				r, _ = luRun(e, lu, n, cdb, out, 0)
+				sd := luWantSense(t, r, scsi.SenseKeyIllegalRequest, scsi.SenseInvalidFieldInCDB)
+				if cdbField, b, _, ok := sd.SenseKeySpecific.FieldPointer(); !ok || !cdbField || b != 13 {
+					t.Errorf("LBA %d: field pointer %v byte %d (valid %v), want CDB byte 13", lba, cdbField, b, ok)
+				}
+			}
+			_, in := luRun(e, lu, n, luCDB(t, &scsi.Read{Op: scsi.OpRead16, LBA: 0, Blocks: 256}), nil, 256*512)
+			if !bytes.Equal(in, old) {
+				t.Fatal("a refused COMPARE AND WRITE changed the blocks")
+			}
+			// The largest length the Block Limits page allows works.
+			n255 := 255 * 512
+			r, _ = luRun(e, lu, n, luCDB(t, &scsi.CompareAndWrite{LBA: 0, Blocks: 255}), append(bytes.Clone(old[:n255]), out[256*512:256*512+n255]...), 0)
+			luWantGood(t, r)
+			r, _ = luRun(e, lu, n, luCDB(t, &scsi.CompareAndWrite{LBA: 0, Blocks: 0}), nil, 0)
+			luWantGood(t, r)
+		})
+	}
+}
+
+// TestSBCWriteSameUnmapAnyData reproduces libiscsi's
+// WriteSame10.UnmapUntilEnd: WRITE SAME with UNMAP on a thin logical unit
+// deallocates the blocks whatever the Data-Out block holds (here 0xFF),
+// so with LBPRZ they read back as zeros. A fully provisioned logical unit
+// writes the block instead.
+func TestSBCWriteSameUnmapAnyData(t *testing.T) {
+	const blocks = 64
+	ff := bytes.Repeat([]byte{0xff}, 512)
+	for _, kind := range luBackends {
+		t.Run(kind, func(t *testing.T) {
+			e := &Engine{}
+			lu := luTestLU(t, kind, blocks, LUConfig{Thin: true})
+			n := luTestNexus(t, e, lu, "iqn.2026-01.test:a")
+			for i := uint64(1); i <= 8; i++ {
+				lba := blocks - i
+				r, _ := luRun(e, lu, n, luCDB(t, &scsi.Write{Op: scsi.OpWrite10, LBA: lba, Blocks: uint32(i)}), bytes.Repeat(ff, int(i)), 0)
+				luWantGood(t, r)
+				// NUMBER OF LOGICAL BLOCKS zero: to the last block.
+				for _, op := range []scsi.OpCode{scsi.OpWriteSame10, scsi.OpWriteSame16} {
+					r, _ = luRun(e, lu, n, luCDB(t, &scsi.WriteSame{Op: op, Unmap: true, LBA: lba}), ff, 0)
+					luWantGood(t, r)
+					_, in := luRun(e, lu, n, luCDB(t, &scsi.Read{Op: scsi.OpRead10, LBA: lba, Blocks: uint32(i)}), nil, int(i)*512)
+					if !bytes.Equal(in, make([]byte, i*512)) {
+						t.Fatalf("%v UNMAP of %d blocks: blocks did not read back as zero", op, i)
+					}
+				}
+			}
+			// Fully provisioned: the UNMAP bit is not implemented there,
+			// the block is written.
+			thick := luTestLU(t, kind, blocks, LUConfig{})
+			n2 := luTestNexus(t, e, thick, "iqn.2026-01.test:b")
+			r, _ := luRun(e, thick, n2, luCDB(t, &scsi.WriteSame{Op: scsi.OpWriteSame16, Unmap: true, LBA: 4, Blocks: 2}), ff, 0)
+			luWantGood(t, r)
+			_, in := luRun(e, thick, n2, luCDB(t, &scsi.Read{Op: scsi.OpRead10, LBA: 4, Blocks: 2}), nil, 1024)
+			if !bytes.Equal(in, bytes.Repeat(ff, 2)) {
+				t.Fatal("WRITE SAME UNMAP on a fully provisioned LU did not write the block")
+			}
+		})
+	}
+}
+
+// TestSBCWriteSameMaxLength reproduces libiscsi's WriteSame16.Unmap and
+// WriteSame10/16.ZeroBlocks: the Block Limits page reports a MAXIMUM
+// WRITE SAME LENGTH, and a WRITE SAME that would write or unmap more
+// blocks, counted from NUMBER OF LOGICAL BLOCKS or, when that is zero, up
+// to the last block, is INVALID FIELD IN CDB (pointing at NUMBER OF
+// LOGICAL BLOCKS) and touches nothing.
+func TestSBCWriteSameMaxLength(t *testing.T) {
+	const blocks = sbcMaxWriteSameBlocks + 100
+	e := &Engine{}
+	lu := luTestLU(t, "file", blocks, LUConfig{Thin: true})
+	n := luTestNexus(t, e, lu, "iqn.2026-01.test:a")
+
+	r, in := luRun(e, lu, n, luCDB(t, &scsi.Inquiry{EVPD: true, PageCode: uint8(scsi.VPDPageBlockLimits), AllocationLength: 255}), nil, 255)
+	luWantGood(t, r)
+	p, err := scsi.ParseVPD(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bl := p.(*scsi.VPDBlockLimits); bl.MaxWriteSameLength != sbcMaxWriteSameBlocks || bl.WSNZ {
+		t.Fatalf("MAXIMUM WRITE SAME LENGTH %d (WSNZ %v), want %d", bl.MaxWriteSameLength, bl.WSNZ, sbcMaxWriteSameBlocks)
+	}
+
+	ff := bytes.Repeat([]byte{0xff}, 512)
+	r, _ = luRun(e, lu, n, luCDB(t, &scsi.Write{Op: scsi.OpWrite16, LBA: 0, Blocks: 1}), ff, 0)
+	luWantGood(t, r)
+	tests := []struct {
+		name   string
+		cdb    *scsi.WriteSame
+		fieldB int // 0: GOOD
+	}{
+		{"16: 65536 blocks", &scsi.WriteSame{Op: scsi.OpWriteSame16, Unmap: true, Blocks: sbcMaxWriteSameBlocks + 1}, 10},
+		{"10: zero blocks from LBA 0", &scsi.WriteSame{Op: scsi.OpWriteSame10, Unmap: true}, 7},
+		{"16: zero blocks, one too many to the end", &scsi.WriteSame{Op: scsi.OpWriteSame16, LBA: blocks - sbcMaxWriteSameBlocks - 1}, 10},
+		{"10: zero blocks, the maximum to the end", &scsi.WriteSame{Op: scsi.OpWriteSame10, Unmap: true, LBA: blocks - sbcMaxWriteSameBlocks}, 0},
+		{"16: the maximum", &scsi.WriteSame{Op: scsi.OpWriteSame16, Unmap: true, LBA: 100, Blocks: sbcMaxWriteSameBlocks}, 0},
+	}
+	for _, tt := range tests {
+		r, _ := luRun(e, lu, n, luCDB(t, tt.cdb), make([]byte, 512), 0)
+		if tt.fieldB == 0 {
+			luWantGood(t, r)
+			continue
+		}
+		sd := luWantSense(t, r, scsi.SenseKeyIllegalRequest, scsi.SenseInvalidFieldInCDB)
+		if cdbField, b, _, ok := sd.SenseKeySpecific.FieldPointer(); !ok || !cdbField || b != tt.fieldB {
+			t.Errorf("%s: field pointer byte %d (valid %v), want %d", tt.name, b, ok, tt.fieldB)
+		}
+		if _, in := luRun(e, lu, n, luCDB(t, &scsi.Read{Op: scsi.OpRead16, LBA: 0, Blocks: 1}), nil, 512); !bytes.Equal(in, ff) {
+			t.Fatalf("%s: a refused WRITE SAME changed block 0", tt.name)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/lunarsan/lunar/iscsi"
 	"github.com/lunarsan/lunar/scsi"
@@ -30,6 +31,9 @@ type sessTask struct {
 	read      bool
 	write     bool
 	view      View
+	// arrived is when the SCSI Command PDU was read, for the latency
+	// histograms.
+	arrived time.Time
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -133,6 +137,7 @@ func (c *conn) handleCommand(p *iscsi.SCSICommand, h *iscsi.BHS) {
 		write:     p.Write,
 		view:      se.currentView(),
 		done:      make(chan struct{}),
+		arrived:   time.Now(),
 	}
 	if n, err := p.LUN.Number(); err == nil {
 		t.lun = uint64(n)
@@ -406,6 +411,21 @@ func (c *conn) runTask(t *sessTask) {
 		return
 	}
 	c.sendResult(t, res)
+	c.srv.stats.latency[connLatencyOp(t.cdb)].observe(time.Since(t.arrived))
+}
+
+// connLatencyOp classifies a command for the latency histograms.
+func connLatencyOp(cdb []byte) int {
+	if len(cdb) == 0 {
+		return latencyOther
+	}
+	switch scsi.OpCode(cdb[0]) {
+	case scsi.OpRead6, scsi.OpRead10, scsi.OpRead12, scsi.OpRead16:
+		return latencyRead
+	case scsi.OpWrite6, scsi.OpWrite10, scsi.OpWrite12, scsi.OpWrite16:
+		return latencyWrite
+	}
+	return latencyOther
 }
 
 // sendResult sends a completed task's read data and status: Data-In PDUs

@@ -427,6 +427,9 @@ type serverCounters struct {
 	sessions    atomic.Int64
 	connections atomic.Int64
 	errs        [7]atomic.Uint64
+	// latency holds the command latency histograms, indexed by the
+	// latencyOp constants.
+	latency [latencyOps]latencyHist
 }
 
 func (c *serverCounters) err(kind string) {
@@ -451,6 +454,12 @@ type ServerStats struct {
 	Connections int64
 	// Errors counts errors by kind (the ErrorKind constants).
 	Errors map[string]uint64
+	// Latency holds the SCSI command latency histograms: "read" (READ
+	// 6/10/12/16), "write" (WRITE 6/10/12/16) and "other", in that
+	// order. A command's latency runs from the arrival of its SCSI
+	// Command PDU (so it includes gathering its write data) to the
+	// queueing of its status, in buckets from 50 µs to 10 s.
+	Latency []LatencyHistogram
 }
 
 // Stats returns a snapshot of the counters.
@@ -467,5 +476,75 @@ func (s *Server) Stats() ServerStats {
 	for i, k := range errorKinds {
 		st.Errors[k] = s.stats.errs[i].Load()
 	}
+	st.Latency = make([]LatencyHistogram, latencyOps)
+	for i := range st.Latency {
+		st.Latency[i] = s.stats.latency[i].snapshot(latencyOpNames[i])
+	}
 	return st
+}
+
+// Operation kinds of the latency histograms.
+const (
+	latencyRead = iota
+	latencyWrite
+	latencyOther
+	latencyOps
+)
+
+var latencyOpNames = [latencyOps]string{"read", "write", "other"}
+
+// latencyBuckets are the upper bounds, in seconds, of the command
+// latency histogram buckets, from 50 µs to 10 s; a last bucket counts
+// everything slower.
+var latencyBuckets = [...]float64{
+	0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+	0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+}
+
+// latencyBoundsNs are latencyBuckets in nanoseconds.
+var latencyBoundsNs = func() (b [len(latencyBuckets)]int64) {
+	for i, s := range latencyBuckets {
+		b[i] = int64(s * 1e9)
+	}
+	return b
+}()
+
+// latencyHist is a fixed-bucket histogram of command latencies with
+// atomic counters: observing takes no lock. A snapshot taken while
+// observations land may be off by the ones in flight, as Prometheus
+// client histograms are.
+type latencyHist struct {
+	// buckets counts the observations of each bucket (not cumulative);
+	// the last one is +Inf.
+	buckets [len(latencyBuckets) + 1]atomic.Uint64
+	count   atomic.Uint64
+	sumNs   atomic.Uint64
+}
+
+// observe records one latency.
+func (h *latencyHist) observe(d time.Duration) {
+	ns := max(int64(d), 0)
+	i := 0
+	for i < len(latencyBoundsNs) && ns > latencyBoundsNs[i] {
+		i++
+	}
+	h.buckets[i].Add(1)
+	h.sumNs.Add(uint64(ns))
+	h.count.Add(1)
+}
+
+// snapshot returns the histogram in the cumulative form Prometheus
+// exports.
+func (h *latencyHist) snapshot(op string) LatencyHistogram {
+	out := LatencyHistogram{Op: op, Buckets: make(map[float64]uint64, len(latencyBuckets))}
+	var cum uint64
+	for i, ub := range latencyBuckets {
+		cum += h.buckets[i].Load()
+		out.Buckets[ub] = cum
+	}
+	// The count is at least the sum of the buckets, so that the
+	// exported +Inf bucket never falls below a finite one.
+	out.Count = max(h.count.Load(), cum+h.buckets[len(latencyBuckets)].Load())
+	out.Sum = float64(h.sumNs.Load()) / 1e9
+	return out
 }

@@ -140,6 +140,7 @@ func (lu *LU) spcVPD(code scsi.VPDPageCode, n *Nexus) (scsi.VPDPage, error) {
 			OptimalTransferLengthGranularity: 1,
 			MaxTransferLength:                lu.maxTransferBlocks(),
 			OptimalTransferLength:            sbcOptimalTransferBytes >> lu.shift,
+			MaxWriteSameLength:               sbcMaxWriteSameBlocks,
 		}
 		if lu.cfg.Thin {
 			// libiscsi's Inquiry.BlockLimits: with LBPU set both unmap

@@ -251,3 +251,46 @@ func TestSPCModeSenseSelect(t *testing.T) {
 		t.Errorf("sense %x not in descriptor format", r.Sense)
 	}
 }
+
+// TestSPCDataInResiduals reproduces libiscsi's ModeSense6.Residuals for
+// every command answered with parameter data: the transfer is the data
+// available cut at the allocation length, so an allocation length (and
+// Expected Data Transfer Length) above the data is a residual underflow
+// of the difference, and one below it is neither underflow nor overflow.
+func TestSPCDataInResiduals(t *testing.T) {
+	e := &Engine{}
+	lu := luTestLU(t, "mem", 16, LUConfig{})
+	n := luTestNexus(t, e, lu, "iqn.2026-01.test:a")
+	tests := []struct {
+		name  string
+		small uint16 // an allocation length at most the data available
+		cdb   func(alloc uint16) scsi.Command
+	}{
+		{"MODE SENSE(6)", 4, func(a uint16) scsi.Command {
+			return &scsi.ModeSense{Op: scsi.OpModeSense6, PageCode: scsi.ModePageCodeAll, AllocationLength: a}
+		}},
+		{"MODE SENSE(10)", 4, func(a uint16) scsi.Command {
+			return &scsi.ModeSense{Op: scsi.OpModeSense10, PageCode: scsi.ModePageCodeAll, AllocationLength: a}
+		}},
+		{"INQUIRY", 4, func(a uint16) scsi.Command { return &scsi.Inquiry{AllocationLength: a} }},
+		{"REPORT LUNS", 16, func(a uint16) scsi.Command { return &scsi.ReportLUNs{AllocationLength: uint32(a)} }},
+		{"REQUEST SENSE", 4, func(a uint16) scsi.Command { return &scsi.RequestSense{AllocationLength: uint8(min(a, 255))} }},
+	}
+	for _, tt := range tests {
+		// 255 bytes asked for, fewer available: underflow.
+		r, in := luRun(e, lu, n, luCDB(t, tt.cdb(255)), nil, 255)
+		luWantGood(t, r)
+		if r.Transfer != len(in) || len(in) == 0 || len(in) >= 255 {
+			t.Errorf("%s alloc 255: %d bytes, Transfer %d; want Transfer = bytes < 255", tt.name, len(in), r.Transfer)
+		}
+		if over, under, count := residual(r.Transfer, 255); over || !under || count != uint32(255-len(in)) {
+			t.Errorf("%s alloc 255: overflow %v underflow %v count %d, want underflow %d", tt.name, over, under, count, 255-len(in))
+		}
+		// Less asked for than available: exactly that, no residual.
+		r, in = luRun(e, lu, n, luCDB(t, tt.cdb(tt.small)), nil, int(tt.small))
+		luWantGood(t, r)
+		if over, under, _ := residual(r.Transfer, uint32(tt.small)); len(in) != int(tt.small) || over || under {
+			t.Errorf("%s alloc %d: %d bytes, overflow %v underflow %v", tt.name, tt.small, len(in), over, under)
+		}
+	}
+}

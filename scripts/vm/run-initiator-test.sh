@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# run-initiator-test.sh: the Linux kernel initiator (open-iscsi in a qemu VM)
+# against `lunar target serve`. See scripts/vm/README.md.
+#
+# Builds lunar and the VM (scripts/vm/build.sh), starts a target on
+# 127.0.0.1 advertising 10.0.2.2 (the host's loopback as the VM sees it),
+# creates a LUN, an initiator group with two VM initiator names, maps the LUN,
+# gives one of them CHAP credentials, boots the VM once to run the scenarios
+# plain, chap and unmapped (scripts/vm/guest-init.sh), then checks the LUN's
+# file system from the host too. Exits non-zero on any failure.
+#
+# Environment:
+#   LUNAR_VM_CACHE      build cache (default /var/cache/lunar-vm)
+#   LUNAR_VM_SCENARIOS  comma list (default plain,chap,unmapped)
+#   LUNAR_VM_TIMEOUT    seconds allowed for the boot (default 240)
+#   LUNAR_VM_KERNEL     vmlinux (default; PVH boot) or bzimage
+#   LUNAR_VM_KEEP=1     keep the work directory (target data, logs)
+#   LUNAR_VM_LOG_LEVEL  lunar's --log-level (default debug)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+scenarios=${LUNAR_VM_SCENARIOS:-plain,chap,unmapped}
+boot_timeout=${LUNAR_VM_TIMEOUT:-240}
+kernel_kind=${LUNAR_VM_KERNEL:-vmlinux}
+log_level=${LUNAR_VM_LOG_LEVEL:-debug}
+
+say() { printf 'run-initiator-test: %s\n' "$*" >&2; }
+t_start=$(date +%s.%N)
+elapsed() { awk -v a="$t_start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}'; }
+
+cache=$(bash "$here/build.sh" | tail -n 1)
+say "VM built or reused in $(elapsed)s ($cache)"
+
+work=$(mktemp -d /tmp/lunar-vm.XXXXXX)
+lunar="$work/lunar"
+data="$work/data"
+serial="$work/serial.log"
+tlog="$work/target.log"
+target_pid=
+qemu_pid=
+cleanup() {
+	local rc=$?
+	[[ -n $qemu_pid ]] && kill "$qemu_pid" 2>/dev/null || true
+	if [[ -n $target_pid ]]; then
+		kill -INT "$target_pid" 2>/dev/null || true
+		wait "$target_pid" 2>/dev/null || true
+	fi
+	if [[ ${LUNAR_VM_KEEP:-} == 1 || $rc -ne 0 ]]; then
+		say "work directory kept: $work (serial.log, target.log, data/)"
+	else
+		rm -rf "$work"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+(cd "$repo" && go build -o "$lunar" ./cmd/lunar)
+say "lunar built in $(elapsed)s"
+
+# Start the target on a free port: try random ones until one binds.
+port= api=
+for _ in $(seq 1 20); do
+	p=$((20000 + RANDOM % 20000))
+	a=$((p + 1))
+	: >"$tlog"
+	"$lunar" --log-level "$log_level" target serve --data "$data" \
+		--listen "127.0.0.1:$p" --advertise "10.0.2.2:$p" --api "127.0.0.1:$a" >>"$tlog" 2>&1 &
+	target_pid=$!
+	for _ in $(seq 1 100); do
+		grep -q 'lunar target serving' "$tlog" && break
+		kill -0 "$target_pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	if grep -q 'lunar target serving' "$tlog"; then
+		port=$p api=$a
+		break
+	fi
+	wait "$target_pid" 2>/dev/null || true
+	target_pid=
+done
+[[ -n $port ]] || { say "cannot start lunar target serve:"; tail -n 20 "$tlog" >&2; exit 1; }
+say "target serving on 127.0.0.1:$port, advertised as 10.0.2.2:$port, API 127.0.0.1:$api"
+
+cli() { "$lunar" "$@" --api "http://127.0.0.1:$api" --data "$data"; }
+token=$(cat "$data/api-token")
+apicall() { # METHOD PATH [BODY]
+	curl -sS -f -X "$1" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+		${3:+--data "$3"} "http://127.0.0.1:$api$2"
+}
+
+iqn_plain=iqn.2024-01.dev.lunar.vm:plain
+iqn_chap=iqn.2024-01.dev.lunar.vm:chap
+iqn_unmapped=iqn.2024-01.dev.lunar.vm:unmapped
+chap_user=vmchapuser
+chap_secret=vm-chap-secret-0123
+chap_bad=vm-chap-wrong-9876
+
+cli lun create vmdisk --size 64M >/dev/null
+cli igroup create vmhosts "$iqn_plain" "$iqn_chap" >/dev/null
+cli lun map vmdisk --igroup vmhosts >/dev/null
+# No CLI command sets CHAP: the API's PUT /v1/chap/{initiator}.
+apicall PUT "/v1/chap/$iqn_chap" "{\"name\":\"$chap_user\",\"secret\":\"$chap_secret\"}" >/dev/null
+target_iqn=$(apicall GET /v1/targets | tr -d ' \t\n' | tr '{}' '\n\n' | grep '"default":true' | sed -n 's/.*"name":"\([^"]*\)".*/\1/p' | head -n 1)
+[[ -n $target_iqn ]] || { say "cannot read the default target's IQN from /v1/targets"; exit 1; }
+lun_path=$(cli lun show vmdisk -o json | sed -n 's/.*"path": *"\([^"]*\)".*/\1/p' | head -n 1)
+say "target $target_iqn, LUN vmdisk 64 MiB at $lun_path mapped to igroup vmhosts ($iqn_plain, $iqn_chap); CHAP for $iqn_chap"
+
+case $kernel_kind in
+vmlinux) kernel=$cache/vmlinux ;;
+bzimage) kernel=$cache/vmlinuz ;;
+*) say "LUNAR_VM_KERNEL must be vmlinux or bzimage"; exit 2 ;;
+esac
+bios=()
+[[ -f /usr/share/qemu/qboot.rom ]] && bios=(-bios /usr/share/qemu/qboot.rom)
+cmdline="console=ttyS0 panic=-1 loglevel=4 rdinit=/init lunar.portal=10.0.2.2:$port lunar.target=$target_iqn"
+cmdline+=" lunar.scenarios=$scenarios lunar.iqn_plain=$iqn_plain lunar.iqn_chap=$iqn_chap lunar.iqn_unmapped=$iqn_unmapped"
+cmdline+=" lunar.chap_user=$chap_user lunar.chap_secret=$chap_secret lunar.chap_bad=$chap_bad"
+
+# User-mode networking: the guest is 10.0.2.15 and reaches the host's
+# 127.0.0.1 as 10.0.2.2; the guest has no default route, so it talks to
+# nothing else. romfile= keeps qemu from looking for a PXE ROM.
+t_boot=$(date +%s.%N)
+qemu-system-x86_64 -machine q35,accel=tcg -cpu max -smp 1 -m 512 "${bios[@]}" \
+	-nographic -no-reboot -serial "file:$serial" -monitor none \
+	-kernel "$kernel" -initrd "$cache/initramfs.cpio.gz" -append "$cmdline" \
+	-netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile= \
+	>"$work/qemu.out" 2>&1 </dev/null &
+qemu_pid=$!
+say "VM booting (pid $qemu_pid, timeout ${boot_timeout}s, serial log $serial)"
+
+timed_out=
+deadline=$(($(date +%s) + boot_timeout))
+while kill -0 "$qemu_pid" 2>/dev/null; do
+	if (($(date +%s) >= deadline)); then
+		timed_out=1
+		kill "$qemu_pid" 2>/dev/null || true
+		break
+	fi
+	sleep 0.5
+done
+wait "$qemu_pid" 2>/dev/null || true
+qemu_pid=
+boot_s=$(awk -v a="$t_boot" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
+
+tr -d '\r' <"$serial" >"$serial.txt" 2>/dev/null || : >"$serial.txt"
+echo "----- guest markers -----" >&2
+grep -a 'LUNAR-VM:' "$serial.txt" >&2 || true
+echo "-------------------------" >&2
+
+failed=()
+[[ -n $timed_out ]] && failed+=("the VM did not power off within ${boot_timeout}s")
+grep -aq '^LUNAR-VM: DONE ' "$serial.txt" || failed+=("the guest did not finish (no DONE marker)")
+grep -aq '^LUNAR-VM: FAIL' "$serial.txt" && failed+=("the guest reported failures")
+for s in ${scenarios//,/ }; do
+	grep -aq "^LUNAR-VM: PASS $s\$" "$serial.txt" || failed+=("no PASS for scenario $s")
+done
+
+# Cross-check from the host, with the target stopped: the LUN's file holds a
+# clean ext4 file system with the plain scenario's file intact.
+kill -INT "$target_pid" 2>/dev/null || true
+wait "$target_pid" 2>/dev/null || true
+target_pid=
+if [[ ",$scenarios," == *,plain,* && -n $lun_path && -f $lun_path ]]; then
+	if out=$(/sbin/e2fsck -f -n "$lun_path" 2>&1); then
+		say "host e2fsck -f -n of the LUN file: clean"
+	else
+		failed+=("host e2fsck of the LUN file: $out")
+	fi
+	want=$(sed -n 's/^LUNAR-VM: INFO plain wrote .* sha256=\([0-9a-f]*\)$/\1/p' "$serial.txt" | head -n 1)
+	got=$(/sbin/debugfs -R 'cat /big.bin' "$lun_path" 2>/dev/null | sha256sum | cut -d' ' -f1)
+	if [[ -n $want && $got == "$want" ]]; then
+		say "host read of big.bin from the LUN file matches the guest's sha256"
+	else
+		failed+=("host read of big.bin from the LUN file: sha256 $got, guest wrote ${want:-?}")
+	fi
+fi
+grep -aE '"level":"(error|panic|fatal)"|ERR|PNC|panic' "$tlog" >"$work/target-errors.txt" || true
+
+say "VM boot-to-poweroff ${boot_s}s, total $(elapsed)s"
+if ((${#failed[@]})); then
+	for f in "${failed[@]}"; do say "FAIL: $f"; done
+	echo "----- guest serial log (tail) -----" >&2
+	tail -n 120 "$serial.txt" >&2
+	echo "----- qemu -----" >&2
+	tail -n 20 "$work/qemu.out" >&2
+	echo "----- target log (tail) -----" >&2
+	tail -n 60 "$tlog" >&2
+	exit 1
+fi
+if [[ -s $work/target-errors.txt ]]; then
+	say "note: the target logged errors (see target.log):"
+	head -n 20 "$work/target-errors.txt" >&2
+fi
+say "PASS: ${scenarios//,/ } (Linux $(cat "$cache/kernel-version"), open-iscsi in qemu)"
