@@ -39,7 +39,8 @@ tgt=$("$lunar" lun show conformance -o json "${cli[@]}" | sed -n 's/.*"target": 
 url="iscsi://127.0.0.1:$port/$tgt/0"
 
 set +e
-timeout 1200 iscsi-test-cu --dataloss -v -i "$ini1" -I "$ini2" "$url" >"$work/cu.log" 2>&1
+# The URL twice: the second is the multipath URL the MultipathIO tests use.
+timeout 1200 iscsi-test-cu --dataloss -v -i "$ini1" -I "$ini2" "$url" "$url" >"$work/cu.log" 2>&1
 rc=$?
 set -e
 if ! kill -0 "$serve_pid" 2>/dev/null; then

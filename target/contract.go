@@ -83,8 +83,9 @@ type Result struct {
 	Sense []byte
 	// DataIn is how many bytes of Task.DataIn hold read data.
 	DataIn int
-	// Transfer is how many bytes the command itself would move (its
-	// allocation length, or blocks times block size), from which the
+	// Transfer is how many bytes the command itself would move (the
+	// parameter data available, cut at its allocation length, or blocks
+	// times block size), from which the
 	// iSCSI layer computes residual overflow and underflow against the
 	// Expected Data Transfer Length (RFC 7143 section 11.4.5).
 	Transfer int
