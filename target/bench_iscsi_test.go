@@ -119,7 +119,7 @@ type benchPeer struct {
 	write     bool
 	din       iscsi.DataIn
 	rsp       iscsi.SCSIResponse
-	got       int // Data-In bytes of the command being completed
+	got       []int // Data-In bytes received per slot
 }
 
 // benchDial connects and logs in to benchTarget.
@@ -211,6 +211,7 @@ func (p *benchPeer) prepare(qd int, write bool) {
 	}
 	p.write = write
 	p.slots = make([][]byte, qd)
+	p.got = make([]int, benchMaxQD)
 	for i := range p.slots {
 		cmd := &iscsi.SCSICommand{
 			Final: true, Attr: iscsi.TaskAttrSimple, ExpectedDataTransferLength: benchIOSize,
@@ -270,7 +271,7 @@ func (p *benchPeer) complete() int {
 			if err := p.din.DecodeFrame(f); err != nil {
 				p.b.Fatal(err)
 			}
-			p.got += len(p.din.Data)
+			p.got[p.din.ITT&0xff] += len(p.din.Data)
 			if !p.din.HasStatus {
 				continue
 			}
@@ -289,19 +290,19 @@ func (p *benchPeer) complete() int {
 	}
 }
 
-// finish checks one command's status; Data-In of concurrent reads may
-// interleave only across commands, so got counts one command's data when
-// QD is 1 and the total otherwise.
+// finish checks one command's status and, for a read, that all its data
+// arrived; it returns the command's slot.
 func (p *benchPeer) finish(itt, statSN uint32, st scsi.Status) int {
 	if st != scsi.StatusGood {
 		p.b.Fatalf("ITT %#x: status %v", itt, st)
 	}
 	p.expStatSN = statSN + 1
-	if !p.write && len(p.slots) == 1 && p.got != benchIOSize {
-		p.b.Fatalf("ITT %#x: %d bytes of Data-In, want %d", itt, p.got, benchIOSize)
+	slot := int(itt & 0xff)
+	if !p.write && p.got[slot] != benchIOSize {
+		p.b.Fatalf("ITT %#x: %d bytes of Data-In, want %d", itt, p.got[slot], benchIOSize)
 	}
-	p.got = 0
-	return int(itt & 0xff)
+	p.got[slot] = 0
+	return slot
 }
 
 // settle clears the POWER ON unit attention of a new nexus with TEST
@@ -354,9 +355,10 @@ func (p *benchPeer) run(qd int, write bool) {
 	}
 }
 
-// benchVerify writes a pattern through iSCSI and reads it back.
+// verify writes a pattern through iSCSI and reads it back.
 func (p *benchPeer) verify() {
 	p.b.Helper()
+	p.got = make([]int, benchMaxQD)
 	want := bytes.Repeat([]byte("lunar"), benchIOSize/5+1)[:benchIOSize]
 	w := &iscsi.SCSICommand{
 		Final: true, Write: true, Attr: iscsi.TaskAttrSimple, ITT: 0xffe00001, ExpectedDataTransferLength: benchIOSize,
@@ -367,7 +369,6 @@ func (p *benchPeer) verify() {
 		p.b.Fatal(err)
 	}
 	p.write = true
-	p.slots = [][]byte{nil}
 	p.complete()
 	r := &iscsi.SCSICommand{
 		Final: true, Read: true, Attr: iscsi.TaskAttrSimple, ITT: 0xffe00002, ExpectedDataTransferLength: benchIOSize,
@@ -377,24 +378,24 @@ func (p *benchPeer) verify() {
 	if err := p.fr.WritePDU(r); err != nil {
 		p.b.Fatal(err)
 	}
-	f, err := p.fr.ReadFrame()
-	if err != nil {
-		p.b.Fatal(err)
+	var got []byte
+	for {
+		f, err := p.fr.ReadFrame()
+		if err != nil {
+			p.b.Fatal(err)
+		}
+		if err := p.din.DecodeFrame(f); err != nil {
+			p.b.Fatalf("read back: %v (%v)", err, f.BHS.Opcode())
+		}
+		got = append(got, p.din.Data...)
+		if p.din.HasStatus {
+			p.expStatSN = p.din.StatSN + 1
+			break
+		}
 	}
-	if err := p.din.DecodeFrame(f); err != nil {
-		p.b.Fatalf("read back: %v (%v)", err, f.BHS.Opcode())
+	if p.din.Status != scsi.StatusGood || !bytes.Equal(got, want) {
+		p.b.Fatalf("read back: status %v, %d bytes, equal %v", p.din.Status, len(got), bytes.Equal(got, want))
 	}
-	if !bytes.Equal(p.din.Data, want) {
-		p.b.Fatal("read back differs from what was written")
-	}
-	if !p.din.HasStatus {
-		p.got = len(p.din.Data)
-		p.write = false
-		p.complete()
-	} else {
-		p.expStatSN = p.din.StatSN + 1
-	}
-	p.got = 0
 }
 
 // benchServer runs one sub-benchmark per queue depth and backend.
