@@ -49,12 +49,7 @@ type MetricsSource func() MetricsSnapshot
 // ServerMetricsSource adapts a server's Stats to a MetricsSource.
 func ServerMetricsSource(stats func() ServerStats) MetricsSource {
 	return func() MetricsSnapshot {
-		st := stats()
-		return MetricsSnapshot{
-			Commands: st.Commands, BytesIn: st.BytesIn, BytesOut: st.BytesOut, Logins: st.Logins,
-			Sessions: st.Sessions, Connections: st.Connections, Errors: st.Errors,
-			Latency: st.Latency,
-		}
+		return MetricsSnapshot(stats())
 	}
 }
 

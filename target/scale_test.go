@@ -312,14 +312,6 @@ type scaleResult struct {
 	data   []byte
 }
 
-// code returns the additional sense code of a CHECK CONDITION, or 0.
-func (r scaleResult) code() scsi.SenseCode {
-	if r.status != scsi.StatusCheckCondition {
-		return 0
-	}
-	return r.sense.Code()
-}
-
 // do runs one SCSI command on LUN lun: out is its write data (sent as
 // immediate data, so at most FirstBurstLength), inLen its read length.
 func (p *scalePeer) do(lun uint16, cdb, out []byte, inLen int) (scaleResult, error) {
