@@ -38,7 +38,8 @@ func newTargetCommand(logger *zerolog.Logger, ready serveReady) *cobra.Command {
 }
 
 func newTargetServe(logger *zerolog.Logger, ready serveReady) *cobra.Command {
-	var dataDir, listen, advertise, apiAddr, tokenFile string
+	var dataDir, apiAddr, tokenFile string
+	var listen, advertise []string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve iSCSI and the management API from a data directory until SIGINT or SIGTERM",
@@ -64,15 +65,18 @@ func newTargetServe(logger *zerolog.Logger, ready serveReady) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&dataDir, "data", defaultDataDir, "data directory: config.json, api-token and the LUN files (created if absent)")
-	f.StringVar(&listen, "listen", defaultISCSIAddr, "iSCSI portal address (host:port; port 0 picks one)")
-	f.StringVar(&advertise, "advertise", "", "portal address told to initiators in SendTargets (default: the --listen address)")
+	f.StringArrayVar(&listen, "listen", []string{defaultISCSIAddr}, "iSCSI portal address (host:port; port 0 picks one); repeat for more portals")
+	f.StringArrayVar(&advertise, "advertise", nil, "portal address told to initiators in SendTargets, one per --listen in the same order (default: the --listen address)")
 	f.StringVar(&apiAddr, "api", target.DefaultAPIAddr, "management API address (keep it on loopback unless you must)")
 	f.StringVar(&tokenFile, "token-file", "", "API token file, created with a new token if absent (default <data>/api-token)")
 	return cmd
 }
 
 type serveConfig struct {
-	dataDir, listen, advertise, api, tokenFile string
+	dataDir, api, tokenFile string
+	// listen and advertise pair up by position: portal i advertises
+	// advertise[i], or its own address when there is none.
+	listen, advertise []string
 }
 
 // serveTarget runs the target until ctx is done or a server fails, then
@@ -103,32 +107,55 @@ func serveTarget(ctx context.Context, log zerolog.Logger, cfg serveConfig, ready
 	if err != nil {
 		return err
 	}
-	il, err := net.Listen("tcp", cfg.listen)
-	if err != nil {
-		return fmt.Errorf("iSCSI portal: %w (is another target using it? pick another --listen)", err)
+	if len(cfg.listen) == 0 {
+		return errors.New("no iSCSI portal: give at least one --listen address")
+	}
+	if len(cfg.advertise) > len(cfg.listen) {
+		return fmt.Errorf("%d --advertise addresses for %d --listen portals: give at most one per portal, in the same order", len(cfg.advertise), len(cfg.listen))
+	}
+	var portals []net.Listener
+	closePortals := func() {
+		for _, l := range portals {
+			l.Close()
+		}
+	}
+	for _, addr := range cfg.listen {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			closePortals()
+			return fmt.Errorf("iSCSI portal %s: %w (is another target using it? pick another --listen)", addr, err)
+		}
+		portals = append(portals, l)
 	}
 	al, err := net.Listen("tcp", cfg.api)
 	if err != nil {
-		il.Close()
+		closePortals()
 		return fmt.Errorf("management API: %w (pick another --api)", err)
 	}
-	errc := make(chan error, 2)
-	go func() {
-		err := srv.Serve(il, cfg.advertise)
-		if errors.Is(err, target.ErrServerClosed) {
-			err = nil
+	errc := make(chan error, len(portals)+1)
+	for i, l := range portals {
+		advertise := ""
+		if i < len(cfg.advertise) {
+			advertise = cfg.advertise[i]
 		}
-		errc <- err
-	}()
+		go func() {
+			err := srv.Serve(l, advertise)
+			if errors.Is(err, target.ErrServerClosed) {
+				err = nil
+			}
+			errc <- err
+		}()
+		log.Info().Str("iscsi", l.Addr().String()).Str("advertise", advertise).Msg("iSCSI portal")
+	}
 	go func() { errc <- api.Serve(al) }()
-	log.Info().Str("iscsi", il.Addr().String()).Str("api", al.Addr().String()).
+	log.Info().Str("api", al.Addr().String()).
 		Str("data", store.DataDir()).Str("target", store.DefaultTarget()).Msg("lunar target serving")
 	if ready != nil {
-		ready(il.Addr().String(), al.Addr().String())
+		ready(portals[0].Addr().String(), al.Addr().String())
 	}
 
 	var runErr error
-	pending := 2
+	pending := len(portals) + 1
 	select {
 	case <-ctx.Done():
 		log.Info().Msg("shutting down")

@@ -95,3 +95,11 @@ func TestTargetServeBadAddress(t *testing.T) {
 		t.Fatalf("busy portal: %v", err)
 	}
 }
+
+func TestTargetServeAdvertiseCount(t *testing.T) {
+	_, _, err := run(t, "target", "serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0",
+		"--advertise", "10.0.2.2:3260", "--advertise", "10.0.2.2:3261", "--api", "127.0.0.1:0")
+	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("--advertise")) {
+		t.Fatalf("two --advertise for one --listen: %v", err)
+	}
+}
