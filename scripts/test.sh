@@ -67,3 +67,7 @@ go test -count=1 -tags interop -run Interop -v ./target/ | grep -E '^(=== RUN|--
 
 step "conformance: libiscsi's iscsi-test-cu against lunar target serve"
 bash scripts/conformance.sh
+
+step "interop: the Linux kernel initiator (open-iscsi in a qemu VM) against lunar target serve"
+bash scripts/vm/build.sh
+bash scripts/vm/run-initiator-test.sh

@@ -30,6 +30,8 @@ FAILS=0
 PLAIN_SHA=
 ISCSID_PID=
 DEV=
+RMEM=
+NODISC=
 
 say() { echo "LUNAR-VM: $*"; }
 
@@ -76,6 +78,8 @@ setup() {
 		lunar.chap_user=*) CHAP_USER=${p#*=} ;;
 		lunar.chap_secret=*) CHAP_SECRET=${p#*=} ;;
 		lunar.chap_bad=*) CHAP_BAD=${p#*=} ;;
+		lunar.nodisc=*) NODISC=${p#*=} ;;
+		lunar.tcp_rmem=*) RMEM=$(echo "${p#*=}" | tr ',' ' ') ;;
 		esac
 	done
 	say "BOOT kernel $(uname -r) uptime $(cut -d' ' -f1 /proc/uptime)s portal=$PORTAL target=$TARGET scenarios=$SCENARIOS"
@@ -88,6 +92,10 @@ setup() {
 	ip link set lo up
 	ip link set eth0 up || { fail setup "no eth0 (virtio_net not loaded?)"; finish; }
 	ip addr add 10.0.2.15/24 dev eth0
+	if [ -n "$RMEM" ]; then
+		echo "$RMEM" >/proc/sys/net/ipv4/tcp_rmem
+		say "INFO net.ipv4.tcp_rmem=$(cat /proc/sys/net/ipv4/tcp_rmem)"
+	fi
 	# No default route: the guest reaches 10.0.2.2 (the host's loopback) only.
 }
 
@@ -122,7 +130,11 @@ stop_iscsid() {
 	ISCSID_PID=
 }
 
-disks() { ls /sys/block 2>/dev/null | grep '^sd' | tr '\n' ' '; }
+disks() {
+	for d in /sys/block/sd*; do
+		[ -e "$d" ] && printf '%s ' "${d##*/}"
+	done
+}
 
 # wait_disk: set DEV to the first sd disk, waiting up to 30 s.
 wait_disk() {
@@ -155,7 +167,7 @@ wait_no_disk() {
 
 show_disk() {
 	n=${DEV#/dev/}
-	say "INFO $1 disk $DEV vendor='$(cat /sys/block/$n/device/vendor 2>/dev/null | tr -s ' ')' model='$(cat /sys/block/$n/device/model 2>/dev/null | tr -s ' ')' sectors=$(cat /sys/block/$n/size) lbs=$(cat /sys/block/$n/queue/logical_block_size)"
+	say "INFO $1 disk $DEV vendor='$(tr -s ' ' <"/sys/block/$n/device/vendor")' model='$(tr -s ' ' <"/sys/block/$n/device/model")' sectors=$(cat "/sys/block/$n/size") lbs=$(cat "/sys/block/$n/queue/logical_block_size")"
 }
 
 # discover SCENARIO: SendTargets; the answer must name TARGET at PORTAL.
@@ -216,7 +228,7 @@ raw_io() {
 	got=$(dd if="$DEV" bs=1M skip=$last count=1 iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1)
 	[ "$got" = "$want_tail" ] || { fail "$1" "last MiB read back sha256 $got, wrote $want_tail"; return 1; }
 	# One block past the end must fail, not wrap or succeed.
-	if dd if=/tmp/tail.bin of="$DEV" bs=512 seek=$sectors count=1 oflag=direct 2>/dev/null; then
+	if dd if=/tmp/tail.bin of="$DEV" bs=512 seek="$sectors" count=1 oflag=direct 2>/dev/null; then
 		fail "$1" "a write past the end of the disk succeeded"
 		return 1
 	fi
@@ -347,12 +359,73 @@ scenario_unmapped() {
 	pass $s
 }
 
+# scenario_perf: a diagnostic, not in the default list: times O_DIRECT reads
+# and writes of the raw disk at several request sizes.
+scenario_perf() {
+	s=perf
+	say "BEGIN $s initiator=$IQN_PLAIN"
+	start_iscsid "$IQN_PLAIN" || { fail $s "iscsid did not start"; return 1; }
+	if [ -n "$NODISC" ]; then
+		# For a target that advertises an address the guest cannot reach.
+		/sbin/iscsiadm -m node -o new -T "$TARGET" -p "$PORTAL" >/dev/null 2>&1
+	else
+		discover $s || return 1
+	fi
+	login || { fail $s "login failed"; return 1; }
+	wait_disk || { fail $s "no /dev/sd* within 30 s of login"; logout; return 1; }
+	/sbin/iscsiadm -m node -T "$TARGET" -p "$PORTAL" 2>&1 | grep noop | sed 's/^/  node: /'
+	for bs in 4096 65536 262144 1048576; do
+		count=$((4194304 / bs))
+		for dir in write read; do
+			t=$(cut -d' ' -f1 /proc/uptime)
+			if [ $dir = write ]; then
+				dd if=/dev/zero of="$DEV" bs=$bs count=$count oflag=direct 2>/dev/null
+			else
+				dd if="$DEV" of=/dev/null bs=$bs count=$count iflag=direct 2>/dev/null
+			fi
+			say "INFO $s O_DIRECT $dir 4 MiB in ${bs}-byte requests: $(awk -v a="$t" '{printf "%.2f", $1 - a}' /proc/uptime)s"
+		done
+	done
+	dd if=/dev/urandom of=/tmp/raw.bin bs=1M count=16 2>/dev/null
+	t=$(cut -d' ' -f1 /proc/uptime)
+	dd if=/tmp/raw.bin of="$DEV" bs=1M count=16 oflag=direct 2>/dev/null
+	say "INFO $s random write 16M: $(awk -v a="$t" '{printf "%.2f", $1 - a}' /proc/uptime)s"
+	t=$(cut -d' ' -f1 /proc/uptime)
+	dd if="$DEV" of=/dev/null bs=1M count=16 iflag=direct 2>/dev/null
+	say "INFO $s read 16M to null: $(awk -v a="$t" '{printf "%.2f", $1 - a}' /proc/uptime)s"
+	t=$(cut -d' ' -f1 /proc/uptime)
+	dd if="$DEV" bs=1M count=16 iflag=direct 2>/dev/null | sha256sum
+	say "INFO $s read 16M to sha256sum pipe: $(awk -v a="$t" '{printf "%.2f", $1 - a}' /proc/uptime)s"
+	t=$(cut -d' ' -f1 /proc/uptime)
+	dd if="$DEV" bs=1M count=16 iflag=direct 2>/dev/null | cat >/dev/null
+	say "INFO $s read 16M to cat pipe: $(awk -v a="$t" '{printf "%.2f", $1 - a}' /proc/uptime)s"
+	t=$(cut -d' ' -f1 /proc/uptime)
+	dd if="$DEV" of=/tmp/rb.bin bs=1M count=16 iflag=direct 2>/dev/null
+	say "INFO $s read 16M to tmp file: $(awk -v a="$t" '{printf "%.2f", $1 - a}' /proc/uptime)s"
+	for gap in 0 0.05 0.3; do
+		t=$(cut -d' ' -f1 /proc/uptime)
+		i=0
+		while [ $i -lt 8 ]; do
+			t1=$(cut -d' ' -f1 /proc/uptime)
+			dd if="$DEV" of=/dev/null bs=1M skip=$i count=1 iflag=direct 2>/dev/null
+			echo "  read 1M #$i: $(awk -v a="$t1" '{printf "%.3f", $1 - a}' /proc/uptime)s"
+			[ "$gap" = 0 ] || sleep $gap
+			i=$((i + 1))
+		done
+		say "INFO $s 8 x 1M reads with ${gap}s gaps: $(awk -v a="$t" '{printf "%.2f", $1 - a}' /proc/uptime)s"
+	done
+	dmesg | tail -n 5
+	logout || { fail $s "logout failed"; return 1; }
+	pass $s
+}
+
 setup
 for s in $(echo "$SCENARIOS" | tr ',' ' '); do
 	case $s in
 	plain) scenario_plain ;;
 	chap) scenario_chap ;;
 	unmapped) scenario_unmapped ;;
+	perf) scenario_perf ;;
 	*) fail "$s" "unknown scenario" ;;
 	esac
 	# Leave nothing behind for the next scenario.

@@ -16,6 +16,10 @@
 #   LUNAR_VM_KERNEL     vmlinux (default; PVH boot) or bzimage
 #   LUNAR_VM_KEEP=1     keep the work directory (target data, logs)
 #   LUNAR_VM_LOG_LEVEL  lunar's --log-level (default debug)
+#   LUNAR_VM_LUNAR      use this lunar binary instead of building ./cmd/lunar
+#   LUNAR_VM_NIC        qemu NIC model (default virtio-net-pci; e1000 also works)
+#   LUNAR_VM_CMDLINE_EXTRA  more kernel parameters (e.g. lunar.tcp_rmem=4096,1048576,8388608)
+#   LUNAR_VM_QEMU_EXTRA     more qemu arguments (e.g. -object filter-dump,id=d,netdev=n0,file=guest.pcap)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,6 +28,7 @@ scenarios=${LUNAR_VM_SCENARIOS:-plain,chap,unmapped}
 boot_timeout=${LUNAR_VM_TIMEOUT:-240}
 kernel_kind=${LUNAR_VM_KERNEL:-vmlinux}
 log_level=${LUNAR_VM_LOG_LEVEL:-debug}
+nic=${LUNAR_VM_NIC:-virtio-net-pci}
 
 say() { printf 'run-initiator-test: %s\n' "$*" >&2; }
 t_start=$(date +%s.%N)
@@ -41,7 +46,7 @@ target_pid=
 qemu_pid=
 cleanup() {
 	local rc=$?
-	[[ -n $qemu_pid ]] && kill "$qemu_pid" 2>/dev/null || true
+	if [[ -n $qemu_pid ]]; then kill "$qemu_pid" 2>/dev/null || true; fi
 	if [[ -n $target_pid ]]; then
 		kill -INT "$target_pid" 2>/dev/null || true
 		wait "$target_pid" 2>/dev/null || true
@@ -56,11 +61,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-(cd "$repo" && go build -o "$lunar" ./cmd/lunar)
-say "lunar built in $(elapsed)s"
+if [[ -n ${LUNAR_VM_LUNAR:-} ]]; then
+	cp "$LUNAR_VM_LUNAR" "$lunar"
+	say "using the lunar binary $LUNAR_VM_LUNAR"
+else
+	(cd "$repo" && go build -o "$lunar" ./cmd/lunar)
+	say "lunar built in $(elapsed)s"
+fi
 
 # Start the target on a free port: try random ones until one binds.
-port= api=
+port='' api=''
 for _ in $(seq 1 20); do
 	p=$((20000 + RANDOM % 20000))
 	a=$((p + 1))
@@ -116,16 +126,17 @@ bios=()
 [[ -f /usr/share/qemu/qboot.rom ]] && bios=(-bios /usr/share/qemu/qboot.rom)
 cmdline="console=ttyS0 panic=-1 loglevel=4 rdinit=/init lunar.portal=10.0.2.2:$port lunar.target=$target_iqn"
 cmdline+=" lunar.scenarios=$scenarios lunar.iqn_plain=$iqn_plain lunar.iqn_chap=$iqn_chap lunar.iqn_unmapped=$iqn_unmapped"
-cmdline+=" lunar.chap_user=$chap_user lunar.chap_secret=$chap_secret lunar.chap_bad=$chap_bad"
+cmdline+=" lunar.chap_user=$chap_user lunar.chap_secret=$chap_secret lunar.chap_bad=$chap_bad ${LUNAR_VM_CMDLINE_EXTRA:-}"
 
 # User-mode networking: the guest is 10.0.2.15 and reaches the host's
 # 127.0.0.1 as 10.0.2.2; the guest has no default route, so it talks to
 # nothing else. romfile= keeps qemu from looking for a PXE ROM.
 t_boot=$(date +%s.%N)
+# shellcheck disable=SC2086 # LUNAR_VM_QEMU_EXTRA is a list of arguments
 qemu-system-x86_64 -machine q35,accel=tcg -cpu max -smp 1 -m 512 "${bios[@]}" \
 	-nographic -no-reboot -serial "file:$serial" -monitor none \
 	-kernel "$kernel" -initrd "$cache/initramfs.cpio.gz" -append "$cmdline" \
-	-netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile= \
+	-netdev user,id=n0 -device "$nic,netdev=n0,romfile=" ${LUNAR_VM_QEMU_EXTRA:-} \
 	>"$work/qemu.out" 2>&1 </dev/null &
 qemu_pid=$!
 say "VM booting (pid $qemu_pid, timeout ${boot_timeout}s, serial log $serial)"
@@ -156,6 +167,15 @@ grep -aq '^LUNAR-VM: FAIL' "$serial.txt" && failed+=("the guest reported failure
 for s in ${scenarios//,/ }; do
 	grep -aq "^LUNAR-VM: PASS $s\$" "$serial.txt" || failed+=("no PASS for scenario $s")
 done
+
+# The target's own counters for the run (commands, bytes, logins, errors,
+# latency per operation), kept in the work directory.
+if apicall GET /metrics >"$work/metrics.txt" 2>/dev/null; then
+	grep -E '^lunar_target_(commands_total|write_bytes_total|read_bytes_total|logins_total|errors_total)' "$work/metrics.txt" |
+		sed 's/^/run-initiator-test: metrics: /' >&2 || true
+	grep -E '^lunar_target_command_duration_seconds_(sum|count)' "$work/metrics.txt" |
+		sed 's/^/run-initiator-test: metrics: /' >&2 || true
+fi
 
 # Cross-check from the host, with the target stopped: the LUN's file holds a
 # clean ext4 file system with the plain scenario's file intact.
