@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -22,6 +25,7 @@ import (
 type conn struct {
 	srv    *Server
 	nc     net.Conn
+	rd     *connReader
 	fr     *iscsi.Framer
 	portal *portal
 	log    zerolog.Logger
@@ -40,6 +44,13 @@ type conn struct {
 	outSig    chan struct{}
 	// statSN is the writer's: the next StatSN.
 	statSN uint32
+	// running counts the connection's tasks in the engine, for the
+	// writer's batching.
+	running atomic.Int32
+
+	// The writer's scratch PDUs for task answers.
+	wDataIn iscsi.DataIn
+	wResp   iscsi.SCSIResponse
 
 	closeOnce sync.Once
 	// wg counts the connection's goroutines besides the reader; goMu
@@ -47,10 +58,17 @@ type conn struct {
 	wg       sync.WaitGroup
 	goMu     sync.Mutex
 	goClosed bool
+	// idle holds the task workers waiting for a task (goMu), at most
+	// maxIdle of them.
+	idle    []*connWorker
+	maxIdle int
 
 	// Reader-owned state.
 	text    connTextState
 	nextTTT uint32
+	// cmd is the SCSI Command being handled: decoded in place, valid
+	// until the next read.
+	cmd iscsi.SCSICommand
 
 	// Dead-peer detection.
 	pingTTT  atomic.Uint32
@@ -58,18 +76,21 @@ type conn struct {
 	lastRecv atomic.Int64
 }
 
-// connOut is one PDU waiting for the writer.
+// connOut is one PDU, or one task's answer, waiting for the writer.
 type connOut struct {
 	pdu iscsi.PDU
-	// release runs once the PDU has been written (or dropped): it
-	// returns pooled buffers.
-	release func()
+	// task, instead of pdu, is a finished task whose answer (Data-In
+	// and status) the writer builds; the writer owns the task's own
+	// reference and releases it once the answer is written (or
+	// dropped).
+	task *sessTask
 	// closeAfter closes the connection once the PDU is written.
 	closeAfter bool
 }
 
 func newConn(srv *Server, nc net.Conn, p *portal) (*conn, error) {
-	fr, err := iscsi.NewFramer(nc, nc, iscsi.FramerConfig{})
+	rd := newConnReader(nc, &srv.readBufs)
+	fr, err := iscsi.NewFramer(rd, nc, iscsi.FramerConfig{})
 	if err != nil {
 		return nil, err
 	}
@@ -77,12 +98,16 @@ func newConn(srv *Server, nc net.Conn, p *portal) (*conn, error) {
 	c := &conn{
 		srv:    srv,
 		nc:     nc,
+		rd:     rd,
 		fr:     fr,
 		portal: p,
 		log:    srv.log.With().Str("remote", nc.RemoteAddr().String()).Logger(),
 		ctx:    ctx,
 		cancel: cancel,
 		outSig: make(chan struct{}, 1),
+		// The session's queue depth: Normal sessions take the
+		// server's.
+		maxIdle: connMaxIdleWorkers(srv.cfg.QueueDepth),
 	}
 	c.lastRecv.Store(time.Now().UnixNano())
 	return c, nil
@@ -92,10 +117,9 @@ func newConn(srv *Server, nc net.Conn, p *portal) (*conn, error) {
 func (c *conn) serve() {
 	defer c.srv.wg.Done()
 	defer c.srv.removeConn(c)
+	defer c.rd.release()
 	defer func() {
-		c.goMu.Lock()
-		c.goClosed = true
-		c.goMu.Unlock()
+		c.stopWorkers()
 		c.wg.Wait()
 	}()
 	defer func() {
@@ -145,14 +169,12 @@ func (c *conn) close(err error) {
 var errConnDone = errors.New("target: connection done")
 
 // send queues a PDU for the writer. After the writer stopped, the PDU is
-// dropped and its release runs at once.
+// dropped (and its task released) at once.
 func (c *conn) send(o connOut) {
 	c.outMu.Lock()
 	if c.outClosed {
 		c.outMu.Unlock()
-		if o.release != nil {
-			o.release()
-		}
+		o.drop()
 		return
 	}
 	c.out = append(c.out, o)
@@ -163,8 +185,15 @@ func (c *conn) send(o connOut) {
 	}
 }
 
-// sendPDU queues p without a release.
+// sendPDU queues p.
 func (c *conn) sendPDU(p iscsi.PDU) { c.send(connOut{pdu: p}) }
+
+// drop releases what o holds once it is written or will never be.
+func (o connOut) drop() {
+	if o.task != nil {
+		o.task.unref()
+	}
+}
 
 // writeLoop is the writer goroutine: it takes every ready PDU, stamps the
 // sequence numbers, queues them on the Framer and writes them with one
@@ -179,10 +208,11 @@ func (c *conn) writeLoop() {
 		rest := c.out
 		c.out = nil
 		c.outMu.Unlock()
-		for _, o := range append(batch, rest...) {
-			if o.release != nil {
-				o.release()
-			}
+		for _, o := range batch {
+			o.drop()
+		}
+		for _, o := range rest {
+			o.drop()
 		}
 	}()
 	for {
@@ -191,22 +221,44 @@ func (c *conn) writeLoop() {
 		case <-c.ctx.Done():
 			return
 		}
+		if c.running.Load() > 0 {
+			// Tasks still in the engine may finish in a moment: let
+			// them run first, so that their answers share this write.
+			runtime.Gosched()
+		}
 		c.outMu.Lock()
 		batch, c.out = c.out, batch[:0]
 		c.outMu.Unlock()
+		// One window for the batch: it only moves forward, and every
+		// PDU of the batch leaves at once.
+		exp, max := c.sess.window()
 		closeAfter := false
-		for _, o := range batch {
-			if o.pdu == nil {
-				// A release with nothing to send: it runs after the
-				// PDUs queued before it are written.
-				continue
+		for queued := 0; ; {
+			for _, o := range batch[queued:] {
+				var err error
+				switch {
+				case o.task != nil:
+					err = c.writeResult(o.task, exp, max)
+				case o.pdu != nil:
+					c.stamp(o.pdu, exp, max)
+					err = c.fr.QueuePDU(o.pdu)
+				}
+				if err != nil {
+					c.close(err)
+					return
+				}
+				closeAfter = closeAfter || o.closeAfter
 			}
-			c.stamp(o.pdu)
-			if err := c.fr.QueuePDU(o.pdu); err != nil {
-				c.close(err)
-				return
+			queued = len(batch)
+			// Whatever became ready meanwhile joins the write.
+			c.outMu.Lock()
+			batch = append(batch, c.out...)
+			clear(c.out)
+			c.out = c.out[:0]
+			c.outMu.Unlock()
+			if len(batch) == queued {
+				break
 			}
-			closeAfter = closeAfter || o.closeAfter
 		}
 		if err := c.fr.Flush(); err != nil {
 			c.srv.stats.err(ErrorKindIO)
@@ -214,9 +266,7 @@ func (c *conn) writeLoop() {
 			return
 		}
 		for i, o := range batch {
-			if o.release != nil {
-				o.release()
-			}
+			o.drop()
 			batch[i] = connOut{}
 		}
 		batch = batch[:0]
@@ -229,8 +279,7 @@ func (c *conn) writeLoop() {
 
 // stamp fills the StatSN, ExpCmdSN and MaxCmdSN of an outgoing PDU, in
 // the order the PDUs are written, so StatSN grows with the stream.
-func (c *conn) stamp(p iscsi.PDU) {
-	exp, max := c.sess.window()
+func (c *conn) stamp(p iscsi.PDU, exp, max uint32) {
 	next := func() uint32 {
 		sn := c.statSN
 		c.statSN++
@@ -323,7 +372,14 @@ func (c *conn) readErr(err error) error {
 
 // dispatch handles one whole PDU of the Full Feature Phase.
 func (c *conn) dispatch(f *iscsi.Frame) error {
-	p, err := iscsi.Decode(f)
+	var p iscsi.PDU
+	var err error
+	if f.BHS.Opcode() == iscsi.OpSCSICommand {
+		// The hot path decodes in place, allocating nothing.
+		p, err = &c.cmd, c.cmd.DecodeFrame(f)
+	} else {
+		p, err = iscsi.Decode(f)
+	}
 	if err != nil {
 		c.srv.stats.err(ErrorKindProtocol)
 		if errors.Is(err, iscsi.ErrOpcode) {
@@ -420,7 +476,7 @@ func (c *conn) handleLogout(p *iscsi.LogoutRequest) {
 				return
 			}
 			// The session's tasks end with it (MaxConnections is 1).
-			ts := c.sess.abortAll(nil)
+			ts := c.sess.abortAll(true)
 			ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 			waitTasks(ctx, ts)
 			cancel()
@@ -472,5 +528,109 @@ func (c *conn) pingLoop() {
 			c.pingTTT.Store(tag)
 			c.sendPDU(&iscsi.NOPIn{ITT: iscsi.ReservedTag, TTT: tag})
 		}
+	}
+}
+
+// connReadBufSize is the size of a connection's read buffer.
+const connReadBufSize = 64 << 10
+
+// connReader buffers a connection's reads for the Framer, so that the
+// headers (and small data segments) of pipelined PDUs come in with one
+// read system call. It holds a buffer from the server's pool only while
+// unread bytes are in it: it waits for the socket to become readable
+// without one (through syscall.RawConn), so an idle connection holds no
+// buffer. A read of at least connReadBufSize bytes with nothing buffered
+// goes straight into the caller's memory (a large data segment into its
+// task's buffer); smaller ones cost one copy. Without a RawConn (net.Pipe
+// in tests) every read goes straight to the connection. It belongs to
+// the reader goroutine.
+type connReader struct {
+	nc   net.Conn
+	rc   syscall.RawConn
+	pool *sync.Pool
+	buf  *[]byte // nil while empty
+	r, w int     // the unread bytes are (*buf)[r:w]
+	// rawRead is readRaw as a func value, made once; readRaw leaves
+	// its outcome in rawErr (io.EOF for the end of the stream).
+	rawRead func(fd uintptr) bool
+	rawErr  error
+}
+
+func newConnReader(nc net.Conn, pool *sync.Pool) *connReader {
+	cr := &connReader{nc: nc, pool: pool}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			cr.rc = rc
+			cr.rawRead = cr.readRaw
+		}
+	}
+	return cr
+}
+
+// Read reads into p from the buffer, refilling it when empty.
+func (cr *connReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if cr.buf == nil {
+		if cr.rc == nil || len(p) >= connReadBufSize {
+			return cr.nc.Read(p)
+		}
+		if err := cr.rc.Read(cr.rawRead); err != nil {
+			return 0, err
+		}
+		if err := cr.rawErr; err != nil {
+			cr.rawErr = nil
+			return 0, err
+		}
+	}
+	n := copy(p, (*cr.buf)[cr.r:cr.w])
+	cr.r += n
+	if cr.r == cr.w {
+		cr.release()
+	}
+	return n, nil
+}
+
+// readRaw is the RawConn callback: one read(2) into a buffer from the
+// pool, kept only if it got bytes. It reports false, having returned the
+// buffer, to wait until the socket is readable.
+func (cr *connReader) readRaw(fd uintptr) bool {
+	b, _ := cr.pool.Get().(*[]byte)
+	if b == nil {
+		buf := make([]byte, connReadBufSize)
+		b = &buf
+	}
+	var n int
+	var err error
+	for {
+		n, err = syscall.Read(int(fd), *b)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	switch {
+	case err == syscall.EAGAIN:
+		cr.pool.Put(b)
+		return false
+	case err != nil:
+		cr.pool.Put(b)
+		cr.rawErr = &net.OpError{Op: "read", Net: cr.nc.LocalAddr().Network(), Source: cr.nc.LocalAddr(),
+			Addr: cr.nc.RemoteAddr(), Err: os.NewSyscallError("read", err)}
+	case n == 0:
+		cr.pool.Put(b)
+		cr.rawErr = io.EOF
+	default:
+		cr.buf, cr.r, cr.w = b, 0, n
+	}
+	return true
+}
+
+// release returns the buffer to the pool, dropping any unread bytes (at
+// the end of the connection).
+func (cr *connReader) release() {
+	if cr.buf != nil {
+		cr.pool.Put(cr.buf)
+		cr.buf, cr.r, cr.w = nil, 0, 0
 	}
 }

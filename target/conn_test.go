@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"runtime"
@@ -700,4 +701,98 @@ func FuzzConnIntake(f *testing.F) {
 			t.Fatalf("%d panics", n)
 		}
 	})
+}
+
+// connTCPPair returns both ends of a loopback TCP connection.
+func connTCPPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		client.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		client.Close()
+		server.Close()
+	})
+	return client, server
+}
+
+// wantConnRead reads exactly len(want) bytes from r and compares them.
+func wantConnRead(t *testing.T, r *connReader, want []byte) {
+	t.Helper()
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(r, got); err != nil {
+		t.Fatalf("read %d bytes: %v", len(want), err)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("read %d bytes: data differs", len(want))
+	}
+}
+
+// TestConnReader checks the connection's read buffering: pipelined small
+// reads come from one buffer, which goes back to the pool once drained;
+// large reads bypass it; the end of the stream and net.Pipe work.
+func TestConnReader(t *testing.T) {
+	client, server := connTCPPair(t)
+	var pool sync.Pool
+	r := newConnReader(server, &pool)
+	if r.rc == nil {
+		t.Fatal("no RawConn for a TCP connection")
+	}
+	data := make([]byte, 3*connReadBufSize)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	// Three 48-byte headers in one write: the first read buffers all.
+	if _, err := client.Write(data[:144]); err != nil {
+		t.Fatal(err)
+	}
+	wantConnRead(t, r, data[:48])
+	if r.buf == nil || r.w-r.r != 96 {
+		t.Fatalf("after one header: buffered %d bytes, want 96", r.w-r.r)
+	}
+	wantConnRead(t, r, data[48:96])
+	wantConnRead(t, r, data[96:144])
+	if r.buf != nil {
+		t.Fatal("drained buffer still held")
+	}
+	// A large read with nothing buffered lands in the caller's memory.
+	go func() { _, _ = client.Write(data) }()
+	wantConnRead(t, r, data[:2*connReadBufSize])
+	wantConnRead(t, r, data[2*connReadBufSize:])
+	if r.buf != nil {
+		t.Fatal("buffer held after the data was read")
+	}
+	client.Close()
+	if n, err := r.Read(make([]byte, 48)); n != 0 || !errors.Is(err, io.EOF) {
+		t.Fatalf("Read at the end = %d, %v; want io.EOF", n, err)
+	}
+
+	// A read deadline ends a wait without a buffer.
+	_, s2 := connTCPPair(t)
+	r2 := newConnReader(s2, &pool)
+	if err := s2.SetReadDeadline(time.Now().Add(time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r2.Read(make([]byte, 48)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read past the deadline: %v, want os.ErrDeadlineExceeded", err)
+	}
+
+	// Without a RawConn reads go straight through.
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	r3 := newConnReader(b, &pool)
+	go func() { _, _ = a.Write(data[:100]) }()
+	wantConnRead(t, r3, data[:100])
 }

@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lunarsan/lunar/iscsi"
@@ -16,9 +17,20 @@ import (
 )
 
 // sessTask is one SCSI command of a session, from its SCSI Command PDU to
-// its status.
+// its status. Tasks are pooled: a task is reused once every holder has
+// released it (see refs), never earlier.
 type sessTask struct {
-	c         *conn
+	c *conn
+	// refs counts the task's holders. The task holds one on itself from
+	// its creation until its answer is settled: whoever finishes it
+	// (finishLocked reports true) disposes of that reference, by
+	// releasing it or by handing it to the writer with the response.
+	// Others take one while they use the task outside the session's lock
+	// (the reader while it handles the command or a Data-Out, a
+	// delivery of a task that waited for a CmdSN gap, a task management
+	// function waiting for the task). The last unref recycles the task
+	// and its buffer.
+	refs      atomic.Int32
 	itt       uint32
 	cmdSN     uint32
 	immediate bool
@@ -35,9 +47,12 @@ type sessTask struct {
 	// histograms.
 	arrived time.Time
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
+	// ctx is the task's context; it outlives the task's reuse (its
+	// generation tells incarnations apart).
+	ctx *sessCtx
+	// done, made by abortWhere for a waiting task management function
+	// under the session's mu, is closed when the task finishes.
+	done chan struct{}
 
 	// Guarded by the session's mu.
 	delivered bool
@@ -47,9 +62,11 @@ type sessTask struct {
 	finished  bool
 	aborted   bool
 
-	// buf holds the write data as it arrives, or the read data; it
-	// comes from the server's pool.
-	buf []byte
+	// buf holds the write data as it arrives, or the read data; bufp is
+	// its handle in the server's pool, returned when the task is
+	// recycled.
+	buf  []byte
+	bufp *[]byte
 
 	// Write data state, owned by the reader.
 	unsolActive bool
@@ -57,6 +74,145 @@ type sessTask struct {
 	r2ts        []*sessSeq
 	nextR2T     uint32
 	r2tSN       uint32
+
+	// task is what the engine runs.
+	task Task
+	// The answer, set by whoever finishes the task before it goes to the
+	// writer: the result, how many bytes of buf are read data to send,
+	// and the ExpDataSN of a SCSI Response without Data-In before it.
+	res          Result
+	dataN        int
+	statusDataSN uint32
+}
+
+// sessTaskNew returns a task from the server's pool for connection c,
+// with two references: the task's own and the caller's.
+func (s *Server) sessTaskNew(c *conn) *sessTask {
+	t, _ := s.taskPool.Get().(*sessTask)
+	if t == nil {
+		t = &sessTask{ctx: new(sessCtx)}
+	}
+	t.c = c
+	t.ctx.reset(c.ctx)
+	t.refs.Store(2)
+	return t
+}
+
+// unref releases one reference; the last one recycles the task.
+func (t *sessTask) unref() {
+	switch n := t.refs.Add(-1); {
+	case n > 0:
+		return
+	case n < 0:
+		panic("target: task released more often than held")
+	}
+	srv := t.c.srv
+	srv.bufs.put(t.bufp)
+	ctx, r2ts := t.ctx, t.r2ts
+	clear(r2ts)
+	ctx.reset(context.Background())
+	*t = sessTask{ctx: ctx, r2ts: r2ts[:0]}
+	srv.taskPool.Put(t)
+}
+
+// sessCtx is a task's context: a child of its connection's context that
+// an abort cancels. It lives as long as its pooled task and is reset for
+// each command; the engine calls only Err, so that takes no lock, and
+// Done's channel (and the watch on the parent it needs) is made only when
+// asked for. The generation keeps a parent's late cancellation from
+// reaching a later command.
+type sessCtx struct {
+	cancelled atomic.Bool
+
+	mu     sync.Mutex
+	parent context.Context
+	gen    uint64
+	err    error
+	done   chan struct{}
+	stop   func() bool
+}
+
+var _ context.Context = (*sessCtx)(nil)
+
+// reset makes x a fresh, uncancelled child of parent (Background while
+// pooled).
+func (x *sessCtx) reset(parent context.Context) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.gen++
+	if x.stop != nil {
+		x.stop()
+		x.stop = nil
+	}
+	x.parent, x.err, x.done = parent, nil, nil
+	x.cancelled.Store(false)
+}
+
+// Deadline returns the parent's deadline.
+func (x *sessCtx) Deadline() (time.Time, bool) { return x.parent.Deadline() }
+
+// Value returns the parent's value for key.
+func (x *sessCtx) Value(key any) any { return x.parent.Value(key) }
+
+// Err returns context.Canceled once the task is aborted, or the parent's
+// error once the parent is done; nil before.
+func (x *sessCtx) Err() error {
+	if !x.cancelled.Load() {
+		err := x.parent.Err()
+		if err == nil {
+			return nil
+		}
+		x.cancel(err)
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.err
+}
+
+// Done returns a channel closed when the task is aborted or the parent is
+// done.
+func (x *sessCtx) Done() <-chan struct{} {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.done == nil {
+		x.done = make(chan struct{})
+		switch {
+		case x.err != nil:
+			close(x.done)
+		case x.parent.Done() != nil:
+			gen, parent := x.gen, x.parent
+			x.stop = context.AfterFunc(parent, func() {
+				x.mu.Lock()
+				defer x.mu.Unlock()
+				if x.gen == gen {
+					x.cancelLocked(parent.Err())
+				}
+			})
+		}
+	}
+	return x.done
+}
+
+// cancel cancels the context with err, unless it is cancelled already.
+func (x *sessCtx) cancel(err error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.cancelLocked(err)
+}
+
+func (x *sessCtx) cancelLocked(err error) {
+	if x.err != nil {
+		return
+	}
+	x.err = err
+	x.cancelled.Store(true)
+	if x.done != nil {
+		close(x.done)
+	}
+	if x.stop != nil {
+		x.stop()
+		x.stop = nil
+	}
 }
 
 // sessSeq is one Data-Out sequence: the unsolicited data, or the answer
@@ -124,21 +280,19 @@ func (c *conn) handleCommand(p *iscsi.SCSICommand, h *iscsi.BHS) {
 			return
 		}
 	}
-	t := &sessTask{
-		c:         c,
-		itt:       p.ITT,
-		cmdSN:     p.CmdSN,
-		immediate: p.Immediate,
-		rawLUN:    p.LUN,
-		lun:       unknownLUN,
-		attr:      p.Attr,
-		edtl:      edtl,
-		read:      p.Read,
-		write:     p.Write,
-		view:      se.currentView(),
-		done:      make(chan struct{}),
-		arrived:   time.Now(),
-	}
+	t := c.srv.sessTaskNew(c)
+	defer t.unref()
+	t.itt = p.ITT
+	t.cmdSN = p.CmdSN
+	t.immediate = p.Immediate
+	t.rawLUN = p.LUN
+	t.lun = unknownLUN
+	t.attr = p.Attr
+	t.edtl = edtl
+	t.read = p.Read
+	t.write = p.Write
+	t.view = se.currentView()
+	t.arrived = time.Now()
 	if n, err := p.LUN.Number(); err == nil {
 		t.lun = uint64(n)
 	}
@@ -148,7 +302,8 @@ func (c *conn) handleCommand(p *iscsi.SCSICommand, h *iscsi.BHS) {
 		t.cdb = slices.Clone(p.CDB)
 	}
 	if p.Write && edtl > 0 {
-		t.buf = c.srv.bufs.get(int(edtl))
+		t.bufp = c.srv.bufs.get(int(edtl))
+		t.buf = *t.bufp
 		copy(t.buf, p.Data)
 		c.srv.stats.bytesIn.Add(uint64(imm))
 		if !p.Final {
@@ -162,14 +317,12 @@ func (c *conn) handleCommand(p *iscsi.SCSICommand, h *iscsi.BHS) {
 	if !p.Write {
 		t.dataDone = true
 	}
-	t.ctx, t.cancel = context.WithCancel(c.ctx)
 	if !se.addTask(t) {
-		t.cancel()
-		c.srv.bufs.put(t.buf)
+		t.unref()
 		refuse(iscsi.RejectTaskInProgress, "initiator task tag in use")
 		return
 	}
-	if !se.admit(p.CmdSN, p.Immediate, t, func() { se.deliverTask(t) }) {
+	if !se.admit(p.CmdSN, p.Immediate, t, nil) {
 		// Outside the command window: silently ignored (RFC 7143
 		// section 4.2.2.1). Data-Out for it is discarded as stray.
 		c.srv.stats.err(ErrorKindDropped)
@@ -178,10 +331,9 @@ func (c *conn) handleCommand(p *iscsi.SCSICommand, h *iscsi.BHS) {
 		ok := se.finishLocked(t)
 		se.mu.Unlock()
 		if ok {
-			close(t.done)
 			c.srv.taskDone()
+			t.unref()
 		}
-		t.cancel()
 		return
 	}
 	se.mu.Lock()
@@ -245,6 +397,9 @@ func (c *conn) handleDataOut(f *iscsi.Frame) error {
 		return nil
 	}
 	t := c.sess.task(itt)
+	if t != nil {
+		defer t.unref()
+	}
 	if t == nil || t.c != c || !t.write {
 		// Data for a task that is gone (aborted, or never admitted):
 		// discarded.
@@ -324,7 +479,7 @@ func (c *conn) handleDataOut(f *iscsi.Frame) error {
 }
 
 // failTask ends a task that has not started, with DATA PHASE ERROR. It
-// runs on the reader, the only user of a task's buffer before it starts.
+// runs on the reader.
 func (c *conn) failTask(t *sessTask) {
 	se := c.sess
 	se.mu.Lock()
@@ -333,12 +488,9 @@ func (c *conn) failTask(t *sessTask) {
 	if !ok {
 		return
 	}
-	t.cancel()
-	close(t.done)
+	t.ctx.cancel(context.Canceled)
 	c.srv.taskDone()
 	se.schedule()
-	c.srv.bufs.put(t.buf)
-	t.buf = nil
 	sd := scsi.NewSenseError(scsi.SenseKeyAbortedCommand, scsi.SenseDataPhaseError).SenseData()
 	c.sendStatus(t, Result{Status: scsi.StatusCheckCondition, Sense: sd.MarshalFixed()}, t.r2tSN)
 }
@@ -359,14 +511,89 @@ func (c *conn) goTask(f func()) bool {
 	return true
 }
 
-// startTask runs a task that the task set lets start.
+// connWorker is a goroutine of a connection that runs tasks. Idle
+// workers wait for their next task on next; a worker that finds enough
+// idle ones already ends, so a connection keeps at most maxIdleWorkers.
+type connWorker struct {
+	next chan *sessTask
+}
+
+// connMaxIdleWorkers is how many idle task workers a connection keeps
+// for a session of the given queue depth: as many as the commands a busy
+// initiator keeps in flight, up to 64. (2*GOMAXPROCS was measured too
+// small: at queue depth 32 most tasks then started a new goroutine.)
+// Workers start only on demand, so an idle session that never ran a
+// command has none.
+func connMaxIdleWorkers(depth int) int {
+	return min(depth, 64)
+}
+
+// startTask runs a task that the task set lets start: an idle worker of
+// the connection takes it, or a new one does. It never waits, so a task
+// can never wait for a worker that another task holds.
 func (c *conn) startTask(t *sessTask) {
-	if !c.goTask(func() { c.runTask(t) }) {
-		c.sess.mu.Lock()
+	c.goMu.Lock()
+	if c.goClosed {
+		c.goMu.Unlock()
+		se := c.sess
+		se.mu.Lock()
 		t.aborted = true
-		c.sess.mu.Unlock()
-		c.sess.finish(t)
+		se.mu.Unlock()
+		if finished, _ := se.finish(t); finished {
+			t.unref()
+		}
+		return
 	}
+	if n := len(c.idle); n > 0 {
+		w := c.idle[n-1]
+		c.idle[n-1] = nil
+		c.idle = c.idle[:n-1]
+		c.running.Add(1)
+		w.next <- t // never blocks: an idle worker's channel is empty
+		c.goMu.Unlock()
+		return
+	}
+	c.running.Add(1)
+	c.wg.Add(1)
+	c.goMu.Unlock()
+	go c.work(t)
+}
+
+// work is a task worker: it runs t, then the tasks startTask hands it
+// while it is idle, until the connection shuts down or enough others are
+// idle.
+func (c *conn) work(t *sessTask) {
+	defer c.wg.Done()
+	var w *connWorker
+	for {
+		c.runTask(t)
+		c.goMu.Lock()
+		if c.goClosed || len(c.idle) >= c.maxIdle {
+			c.goMu.Unlock()
+			return
+		}
+		if w == nil {
+			w = &connWorker{next: make(chan *sessTask, 1)}
+		}
+		c.idle = append(c.idle, w)
+		c.goMu.Unlock()
+		var ok bool
+		if t, ok = <-w.next; !ok {
+			return
+		}
+	}
+}
+
+// stopWorkers ends the idle workers and makes startTask refuse tasks; it
+// runs when the connection is over.
+func (c *conn) stopWorkers() {
+	c.goMu.Lock()
+	defer c.goMu.Unlock()
+	c.goClosed = true
+	for _, w := range c.idle {
+		close(w.next)
+	}
+	c.idle = nil
 }
 
 // runTask executes a task on the engine and sends its data and status.
@@ -378,15 +605,19 @@ func (c *conn) runTask(t *sessTask) {
 			return
 		}
 		r := recover()
+		c.running.Add(-1)
 		c.srv.stats.err(ErrorKindPanic)
 		c.log.Error().Interface("panic", r).Bytes("stack", debug.Stack()).Msg("iscsi: panic in a task, closing connection")
 		se.mu.Lock()
 		t.aborted = true
 		se.mu.Unlock()
-		se.finish(t)
+		if finished, _ := se.finish(t); finished {
+			t.unref()
+		}
 		c.close(fmt.Errorf("target: panic in task: %v", r))
 	}()
-	task := &Task{
+	task := &t.task
+	*task = Task{
 		Ctx:                        t.ctx,
 		Nexus:                      se.nexus,
 		View:                       t.view,
@@ -398,20 +629,24 @@ func (c *conn) runTask(t *sessTask) {
 	if t.write {
 		task.DataOut = t.buf[:t.edtl]
 	} else if t.read && t.edtl > 0 {
-		t.buf = c.srv.bufs.get(int(t.edtl))
+		t.bufp = c.srv.bufs.get(int(t.edtl))
+		t.buf = *t.bufp
 		task.DataIn = t.buf
 	}
 	res := c.srv.cfg.Executor.Execute(task)
 	ok = true
-	t.cancel()
+	c.running.Add(-1)
+	*task = Task{}
 	c.srv.stats.commands.Add(1)
-	if !se.finish(t) {
-		c.srv.bufs.put(t.buf)
-		t.buf = nil
-		return
+	finished, respond := se.finish(t)
+	switch {
+	case !finished:
+	case !respond:
+		t.unref()
+	default:
+		c.srv.stats.latency[connLatencyOp(t.cdb)].observe(time.Since(t.arrived))
+		c.sendResult(t, res)
 	}
-	c.sendResult(t, res)
-	c.srv.stats.latency[connLatencyOp(t.cdb)].observe(time.Since(t.arrived))
 }
 
 // connLatencyOp classifies a command for the latency histograms.
@@ -428,18 +663,36 @@ func connLatencyOp(cdb []byte) int {
 	return latencyOther
 }
 
-// sendResult sends a completed task's read data and status: Data-In PDUs
-// split by the initiator's MaxRecvDataSegmentLength, F at each
-// MaxBurstLength, and the status in the last Data-In when there is no
-// sense data, in a SCSI Response otherwise (RFC 7143 sections 11.4, 11.7).
+// sendResult hands a completed task's read data and status to the
+// writer, with the task's own reference; writeResult builds the PDUs.
 func (c *conn) sendResult(t *sessTask, res Result) {
-	buf := t.buf
-	t.buf = nil
-	release := func() { c.srv.bufs.put(buf) }
 	n := 0
 	if t.read {
-		n = min(max(res.DataIn, 0), len(buf), int(t.edtl))
+		n = min(max(res.DataIn, 0), len(t.buf), int(t.edtl))
 	}
+	c.srv.stats.bytesOut.Add(uint64(n))
+	t.res, t.dataN = res, n
+	if t.write {
+		t.statusDataSN = t.r2tSN
+	}
+	c.send(connOut{task: t})
+}
+
+// sendStatus hands a task's status without data to the writer, with the
+// task's own reference; the SCSI Response carries expDataSN.
+func (c *conn) sendStatus(t *sessTask, res Result, expDataSN uint32) {
+	t.res, t.dataN, t.statusDataSN = res, 0, expDataSN
+	c.send(connOut{task: t})
+}
+
+// writeResult queues a finished task's answer on the Framer: Data-In PDUs
+// split by the initiator's MaxRecvDataSegmentLength, F at each
+// MaxBurstLength, and the status in the last Data-In when there is no
+// sense data, in a SCSI Response otherwise (RFC 7143 sections 11.4,
+// 11.7). The Data-In PDUs' data is the task's buffer, which must stay
+// untouched until the Framer is flushed. It runs on the writer.
+func (c *conn) writeResult(t *sessTask, expCmdSN, maxCmdSN uint32) error {
+	res, n := &t.res, t.dataN
 	withStatus := n > 0 && len(res.Sense) == 0 && res.Status != scsi.StatusCheckCondition
 	over, under, resid := residual(res.Transfer, t.edtl)
 	seg := max(int(c.params.InitiatorMaxRecvDSL), 512)
@@ -450,48 +703,40 @@ func (c *conn) sendResult(t *sessTask, res Result) {
 		l := min(seg, n-off, burst-inBurst)
 		last := off+l == n
 		inBurst += l
-		di := &iscsi.DataIn{
+		di := &c.wDataIn
+		*di = iscsi.DataIn{
 			Final:        last || inBurst == burst,
 			ITT:          t.itt,
 			TTT:          iscsi.ReservedTag,
 			DataSN:       dataSN,
 			BufferOffset: uint32(off),
-			Data:         buf[off : off+l],
+			Data:         t.buf[off : off+l],
 		}
 		if inBurst == burst {
 			inBurst = 0
 		}
-		out := connOut{pdu: di}
 		if last && withStatus {
 			// "the S bit ... MUST NOT be set if ... sense data" — the
 			// status rides in the last Data-In, with the residual.
 			di.HasStatus, di.Status = true, res.Status
 			di.Overflow, di.Underflow, di.ResidualCount = over, under, resid
-			out.release = release
 		}
-		c.send(out)
+		c.stamp(di, expCmdSN, maxCmdSN)
+		if err := c.fr.QueuePDU(di); err != nil {
+			return err
+		}
 		dataSN++
 		off += l
 	}
-	c.srv.stats.bytesOut.Add(uint64(n))
 	if withStatus {
-		return
+		return nil
 	}
-	if t.write {
-		dataSN = t.r2tSN
-	}
-	c.sendStatus(t, res, dataSN)
-	c.send(connOut{release: release})
-}
-
-// sendStatus sends a SCSI Response.
-func (c *conn) sendStatus(t *sessTask, res Result, expDataSN uint32) {
-	over, under, resid := residual(res.Transfer, t.edtl)
-	r := &iscsi.SCSIResponse{
+	r := &c.wResp
+	*r = iscsi.SCSIResponse{
 		Response:      iscsi.ResponseCommandCompleted,
 		Status:        res.Status,
 		ITT:           t.itt,
-		ExpDataSN:     expDataSN,
+		ExpDataSN:     dataSN + t.statusDataSN,
 		Overflow:      over,
 		Underflow:     under,
 		ResidualCount: resid,
@@ -499,7 +744,8 @@ func (c *conn) sendStatus(t *sessTask, res Result, expDataSN uint32) {
 	if len(res.Sense) > 0 {
 		r.SetSense(res.Sense)
 	}
-	c.sendPDU(r)
+	c.stamp(r, expCmdSN, maxCmdSN)
+	return c.fr.QueuePDU(r)
 }
 
 // residual compares what the command would move with the Expected Data
@@ -534,24 +780,31 @@ func connBufClass(n int) int {
 	return bits.Len(uint(n-1)) - connBufMinShift
 }
 
-// get returns a buffer of n bytes (n at most MaxTransferLength).
-func (p *connBufPool) get(n int) []byte {
+// get returns a buffer of n bytes (n at most MaxTransferLength), or nil
+// for n <= 0. The pointer is the buffer's handle for put.
+func (p *connBufPool) get(n int) *[]byte {
 	if n <= 0 {
 		return nil
 	}
 	cl := connBufClass(n)
 	if cl >= connBufClasses {
-		return make([]byte, n)
+		b := make([]byte, n)
+		return &b
 	}
 	if v, ok := p.classes[cl].Get().(*[]byte); ok {
-		return (*v)[:n]
+		*v = (*v)[:n]
+		return v
 	}
-	return make([]byte, n, 1<<(cl+connBufMinShift))
+	b := make([]byte, n, 1<<(cl+connBufMinShift))
+	return &b
 }
 
-// put returns a buffer from get to the pool.
-func (p *connBufPool) put(b []byte) {
-	c := cap(b)
+// put returns a buffer from get to the pool; nil is ignored.
+func (p *connBufPool) put(b *[]byte) {
+	if b == nil {
+		return
+	}
+	c := cap(*b)
 	if c < 1<<connBufMinShift || c&(c-1) != 0 {
 		return
 	}
@@ -559,6 +812,6 @@ func (p *connBufPool) put(b []byte) {
 	if cl >= connBufClasses {
 		return
 	}
-	b = b[:0]
-	p.classes[cl].Put(&b)
+	*b = (*b)[:0]
+	p.classes[cl].Put(b)
 }

@@ -2,6 +2,8 @@ package target
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"testing"
 
 	"github.com/lunarsan/lunar/iscsi"
@@ -190,4 +192,97 @@ func TestSCSITaskRefusedCommands(t *testing.T) {
 		t.Fatalf("after refusals: %+v (want ExpCmdSN %d)", r, p.cmdSN)
 	}
 	p.logout()
+}
+
+// sessCtxKey is a context key for TestSessCtx.
+type sessCtxKey struct{}
+
+// TestSessCtx checks the pooled task context against the
+// context.Context contract: abort, parent cancellation, values, and a
+// reset that forgets the previous command.
+func TestSessCtx(t *testing.T) {
+	parent, cancelParent := context.WithCancel(context.WithValue(context.Background(), sessCtxKey{}, "v"))
+	defer cancelParent()
+	x := new(sessCtx)
+	x.reset(parent)
+	if err := x.Err(); err != nil {
+		t.Fatalf("Err = %v, want nil", err)
+	}
+	if got := x.Value(sessCtxKey{}); got != "v" {
+		t.Errorf("Value = %v, want v", got)
+	}
+	if _, ok := x.Deadline(); ok {
+		t.Error("Deadline set, want none")
+	}
+	done := x.Done()
+	select {
+	case <-done:
+		t.Fatal("Done closed before cancel")
+	default:
+	}
+	x.cancel(context.Canceled)
+	<-done
+	if err := x.Err(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Err = %v, want context.Canceled", err)
+	}
+
+	// A reset context is fresh; a Done watch on the old parent is gone.
+	other, cancelOther := context.WithCancel(context.Background())
+	x.reset(other)
+	_ = x.Done()
+	x.reset(parent)
+	cancelOther()
+	if err := x.Err(); err != nil {
+		t.Fatalf("Err after reset = %v, want nil", err)
+	}
+	done = x.Done()
+	select {
+	case <-done:
+		t.Fatal("Done closed after reset")
+	default:
+	}
+
+	// The parent's cancellation reaches both Err and Done.
+	cancelParent()
+	<-done
+	if err := x.Err(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Err after the parent's cancel = %v, want context.Canceled", err)
+	}
+	x.reset(context.Background())
+	if err := x.Err(); err != nil {
+		t.Fatalf("Err after reset = %v, want nil", err)
+	}
+
+	// Err sees a cancelled parent before Done was ever asked for, and
+	// Done is then closed at once.
+	p2, cancel2 := context.WithCancel(context.Background())
+	x.reset(p2)
+	cancel2()
+	if err := x.Err(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Err = %v, want context.Canceled", err)
+	}
+	<-x.Done()
+}
+
+// TestConnBufPool checks the size classes and the handles of the task
+// buffer pool.
+func TestConnBufPool(t *testing.T) {
+	var p connBufPool
+	if b := p.get(0); b != nil {
+		t.Fatalf("get(0) = %v, want nil", b)
+	}
+	p.put(nil)
+	for _, tc := range []struct{ n, cap int }{{1, 4096}, {4096, 4096}, {4097, 8192}, {1 << 20, 1 << 20}, {MaxTransferLength, MaxTransferLength}} {
+		b := p.get(tc.n)
+		if len(*b) != tc.n || cap(*b) != tc.cap {
+			t.Errorf("get(%d): len %d cap %d, want %d, %d", tc.n, len(*b), cap(*b), tc.n, tc.cap)
+		}
+		p.put(b)
+		if len(*b) != 0 {
+			t.Errorf("put left len %d", len(*b))
+		}
+	}
+	// Odd capacities are not pooled.
+	odd := make([]byte, 5000)
+	p.put(&odd)
 }

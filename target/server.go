@@ -166,6 +166,11 @@ type Server struct {
 
 	stats serverCounters
 	bufs  connBufPool
+	// taskPool holds *sessTask values for reuse.
+	taskPool sync.Pool
+	// readBufs holds the connections' read buffers (*[]byte of
+	// connReadBufSize bytes).
+	readBufs sync.Pool
 }
 
 // NewServer returns a Server configured by cfg.
@@ -302,7 +307,7 @@ wait:
 		case <-ctx.Done():
 			err = ctx.Err()
 			for _, se := range sessions {
-				se.abortAll(errShutdown)
+				se.abortAll(false)
 			}
 			break wait
 		}

@@ -46,10 +46,22 @@ type session struct {
 type sessViewBox struct{ v View }
 
 // sessPending is a PDU that arrived ahead of ExpCmdSN, held until the gap
-// before it fills.
+// before it fills: a SCSI command (task, delivered into the task set), or
+// another PDU (deliver). Both nil holds a CmdSN that only advances the
+// window (a consumed CmdSN, or a task that finished while it waited).
 type sessPending struct {
 	deliver func()
 	task    *sessTask
+}
+
+// run delivers the PDU.
+func (p sessPending) run(s *session) {
+	switch {
+	case p.deliver != nil:
+		p.deliver()
+	case p.task != nil:
+		s.deliverTask(p.task)
+	}
 }
 
 // sessMaxImmediate bounds the immediate tasks of a session, beyond which
@@ -111,10 +123,11 @@ func (s *session) windowLocked() (exp, max uint32) {
 // non-immediate one outside [ExpCmdSN, MaxCmdSN] is dropped: "an iSCSI
 // target MUST silently ignore any non-immediate command outside of this
 // range or non-immediate duplicates within the range". One ahead of
-// ExpCmdSN waits until the gap before it fills. t, for a SCSI command,
-// takes a window slot (or an immediate slot) from its delivery until it
-// finishes. admit reports false when the PDU was dropped; deliver then
-// never runs.
+// ExpCmdSN waits until the gap before it fills. Delivering a SCSI command
+// (t, with deliver nil) enters it into the task set; any other PDU is
+// delivered by running deliver. t takes a window slot (or an immediate
+// slot) from its delivery until it finishes. admit reports false when the
+// PDU was dropped; it is then never delivered.
 func (s *session) admit(cmdSN uint32, immediate bool, t *sessTask, deliver func()) bool {
 	s.mu.Lock()
 	if s.ended {
@@ -124,7 +137,7 @@ func (s *session) admit(cmdSN uint32, immediate bool, t *sessTask, deliver func(
 	if immediate {
 		s.countLocked(t)
 		s.mu.Unlock()
-		deliver()
+		sessPending{deliver: deliver, task: t}.run(s)
 		return true
 	}
 	exp, max := s.windowLocked()
@@ -137,11 +150,17 @@ func (s *session) admit(cmdSN uint32, immediate bool, t *sessTask, deliver func(
 			s.mu.Unlock()
 			return false
 		}
+		if t != nil && t.finished {
+			// Aborted already: only its CmdSN is left to count.
+			t = nil
+		}
 		s.pending[cmdSN] = sessPending{deliver: deliver, task: t}
 		s.mu.Unlock()
 		return true
 	}
-	run := []func(){deliver}
+	// The common case delivers one PDU; runBuf keeps it off the heap.
+	var runBuf [4]sessPending
+	run := append(runBuf[:0], sessPending{deliver: deliver, task: t})
 	s.expCmdSN++
 	s.countLocked(t)
 	for {
@@ -152,13 +171,19 @@ func (s *session) admit(cmdSN uint32, immediate bool, t *sessTask, deliver func(
 		delete(s.pending, s.expCmdSN)
 		s.expCmdSN++
 		s.countLocked(p.task)
-		if p.deliver != nil {
-			run = append(run, p.deliver)
+		if p.task != nil {
+			// Held until delivered: an abort may finish the task
+			// meanwhile, and it must not be reused before.
+			p.task.refs.Add(1)
 		}
+		run = append(run, p)
 	}
 	s.mu.Unlock()
-	for _, f := range run {
-		f()
+	for i, p := range run {
+		p.run(s)
+		if i > 0 && p.task != nil {
+			p.task.unref()
+		}
 	}
 	return true
 }
@@ -198,11 +223,16 @@ func (s *session) addTask(t *sessTask) bool {
 	return true
 }
 
-// task returns the live task with ITT itt.
+// task returns the live task with ITT itt, with a reference the caller
+// releases with unref.
 func (s *session) task(itt uint32) *sessTask {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.tasks[itt]
+	t := s.tasks[itt]
+	if t != nil {
+		t.refs.Add(1)
+	}
+	return t
 }
 
 // deliverTask enters a task into the task set, in CmdSN order.
@@ -270,8 +300,14 @@ func (s *session) finishLocked(t *sessTask) bool {
 	if s.tasks[t.itt] == t {
 		delete(s.tasks, t.itt)
 	}
-	if i := slices.Index(s.queue, t); i >= 0 {
-		s.queue = slices.Delete(s.queue, i, i+1)
+	if t.delivered {
+		if i := slices.Index(s.queue, t); i >= 0 {
+			s.queue = slices.Delete(s.queue, i, i+1)
+		}
+	} else if p, ok := s.pending[t.cmdSN]; ok && p.task == t {
+		// Its CmdSN still counts as received; the entry forgets the
+		// task, which may be reused once released.
+		s.pending[t.cmdSN] = sessPending{}
 	}
 	if t.counted {
 		t.counted = false
@@ -281,23 +317,27 @@ func (s *session) finishLocked(t *sessTask) bool {
 			s.active--
 		}
 	}
+	if t.done != nil {
+		close(t.done)
+	}
 	return true
 }
 
 // finish completes t: it leaves the task set, and the tasks it held back
-// may start. It reports whether the task's response should be sent (false
-// for a task aborted silently).
-func (s *session) finish(t *sessTask) (respond bool) {
+// may start. It reports whether this call finished the task (false if
+// something else did, which then disposed of the task's own reference),
+// and whether the task's response should be sent (false for a task
+// aborted silently).
+func (s *session) finish(t *sessTask) (finished, respond bool) {
 	s.mu.Lock()
-	ok := s.finishLocked(t)
-	respond = ok && !t.aborted
+	finished = s.finishLocked(t)
+	respond = finished && !t.aborted
 	s.mu.Unlock()
-	if ok {
-		close(t.done)
+	if finished {
 		s.srv.taskDone()
 	}
 	s.schedule()
-	return respond
+	return finished, respond
 }
 
 // abortWhere aborts every task that match selects: its context is
@@ -305,29 +345,37 @@ func (s *session) finish(t *sessTask) (respond bool) {
 // silent suppresses the tasks' responses (ABORT TASK, ABORT TASK SET,
 // connection loss); otherwise a running task answers with whatever the
 // engine reports (TASK ABORTED) and one not yet running answers TASK
-// ABORTED. It returns the aborted tasks, whose done channels close when
-// they are gone.
-func (s *session) abortWhere(match func(*sessTask) bool, silent bool) []*sessTask {
+// ABORTED. With collect it returns the aborted tasks, each with a
+// reference for the caller, for waitTasks (which waits until they are
+// gone and releases them); otherwise it returns nil.
+func (s *session) abortWhere(match func(*sessTask) bool, silent, collect bool) []*sessTask {
 	s.mu.Lock()
 	var hit, unstarted []*sessTask
 	for _, t := range s.tasks {
 		if !match(t) {
 			continue
 		}
-		hit = append(hit, t)
 		if silent {
 			t.aborted = true
 		}
-		t.cancel()
+		t.ctx.cancel(context.Canceled)
 		if !t.started && s.finishLocked(t) {
 			unstarted = append(unstarted, t)
+		}
+		if collect {
+			t.refs.Add(1)
+			if !t.finished && t.done == nil {
+				t.done = make(chan struct{})
+			}
+			hit = append(hit, t)
 		}
 	}
 	s.mu.Unlock()
 	for _, t := range unstarted {
-		close(t.done)
 		s.srv.taskDone()
-		if !silent {
+		if silent {
+			t.unref()
+		} else {
 			t.c.sendStatus(t, Result{Status: scsi.StatusTaskAborted}, 0)
 		}
 	}
@@ -337,19 +385,33 @@ func (s *session) abortWhere(match func(*sessTask) bool, silent bool) []*sessTas
 	return hit
 }
 
-// abortAll aborts every task silently.
-func (s *session) abortAll(error) []*sessTask {
-	return s.abortWhere(func(*sessTask) bool { return true }, true)
+// abortAll aborts every task silently; see abortWhere for collect.
+func (s *session) abortAll(collect bool) []*sessTask {
+	return s.abortWhere(func(*sessTask) bool { return true }, true, collect)
 }
 
-// waitTasks waits for tasks to finish or ctx to end.
+// waitTasks waits for tasks from abortWhere to finish, or ctx to end, and
+// releases them.
 func waitTasks(ctx context.Context, ts []*sessTask) {
-	for _, t := range ts {
-		select {
-		case <-t.done:
-		case <-ctx.Done():
-			return
+	for i, t := range ts {
+		// done was made before abortWhere returned, unless the task
+		// had finished then; the caller's reference keeps it.
+		if t.done != nil {
+			select {
+			case <-t.done:
+			case <-ctx.Done():
+				releaseTasks(ts[i:])
+				return
+			}
 		}
+		t.unref()
+	}
+}
+
+// releaseTasks releases the references of tasks from abortWhere.
+func releaseTasks(ts []*sessTask) {
+	for _, t := range ts {
+		t.unref()
 	}
 }
 
@@ -369,7 +431,7 @@ func (s *session) end() {
 		return
 	}
 	s.mu.Unlock()
-	s.abortAll(nil)
+	s.abortAll(false)
 	s.mu.Lock()
 	s.ended = true
 	s.pending = nil
@@ -400,7 +462,7 @@ func (s *session) replaceConn(c *conn) *conn {
 	s.conn = c
 	s.mu.Unlock()
 	if old != nil {
-		s.abortWhere(func(t *sessTask) bool { return t.c == old }, true)
+		s.abortWhere(func(t *sessTask) bool { return t.c == old }, true, false)
 	}
 	return old
 }

@@ -25,7 +25,7 @@ func (c *conn) handleTMF(p *iscsi.TaskMgmtRequest) {
 			}
 			c.sendPDU(resp)
 		}) {
-			return
+			releaseTasks(ts)
 		}
 	}
 	deliver := func() {
@@ -49,9 +49,11 @@ func (c *conn) handleTMF(p *iscsi.TaskMgmtRequest) {
 				c.sendPDU(resp)
 				return
 			}
-			respondAfter(se.abortWhere(func(x *sessTask) bool { return x == t }, true), nil)
+			ts := se.abortWhere(func(x *sessTask) bool { return x == t }, true, true)
+			t.unref()
+			respondAfter(ts, nil)
 		case iscsi.AbortTaskSet:
-			respondAfter(se.abortWhere(func(x *sessTask) bool { return x.rawLUN == p.LUN }, true), nil)
+			respondAfter(se.abortWhere(func(x *sessTask) bool { return x.rawLUN == p.LUN }, true, true), nil)
 		case iscsi.ClearTaskSet, iscsi.LogicalUnitReset:
 			lu, ok := c.tmfLookup(p)
 			if !ok && p.Function == iscsi.LogicalUnitReset {
@@ -59,7 +61,7 @@ func (c *conn) handleTMF(p *iscsi.TaskMgmtRequest) {
 				c.sendPDU(resp)
 				return
 			}
-			ts := se.abortWhere(func(x *sessTask) bool { return x.rawLUN == p.LUN }, true)
+			ts := se.abortWhere(func(x *sessTask) bool { return x.rawLUN == p.LUN }, true, true)
 			if ok {
 				ts = append(ts, c.srv.tmfAbortLU(se, lu)...)
 			}
@@ -69,10 +71,10 @@ func (c *conn) handleTMF(p *iscsi.TaskMgmtRequest) {
 			}
 			respondAfter(ts, then)
 		case iscsi.TargetWarmReset, iscsi.TargetColdReset:
-			ts := se.abortAll(nil)
+			ts := se.abortAll(true)
 			others := c.srv.tmfTargetSessions(se)
 			for _, o := range others {
-				ts = append(ts, o.abortWhere(func(*sessTask) bool { return true }, false)...)
+				ts = append(ts, o.abortWhere(func(*sessTask) bool { return true }, false, true)...)
 			}
 			cold := p.Function == iscsi.TargetColdReset
 			then := func() {
@@ -94,11 +96,13 @@ func (c *conn) handleTMF(p *iscsi.TaskMgmtRequest) {
 				}
 			}
 			if cold {
-				c.goTask(func() {
+				if !c.goTask(func() {
 					waitTasks(c.ctx, ts)
 					then()
 					c.send(connOut{pdu: resp, closeAfter: true})
-				})
+				}) {
+					releaseTasks(ts)
+				}
 				return
 			}
 			respondAfter(ts, then)
@@ -148,7 +152,7 @@ func (s *Server) tmfAbortLU(except *session, lu *LU) []*sessTask {
 		out = append(out, o.abortWhere(func(t *sessTask) bool {
 			x, ok := v.Lookup(t.lun)
 			return ok && x == lu
-		}, false)...)
+		}, false, true)...)
 	}
 	return out
 }
