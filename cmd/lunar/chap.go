@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lunarsan/lunar/target"
+)
+
+// newCHAPCommand builds "lunar chap": CHAP credentials per initiator, and
+// the mutual credentials a target proves itself with, through the target's
+// API. Secrets are read from a file, never from the command line, where
+// other users could see them.
+func newCHAPCommand() *cobra.Command {
+	var f clientFlags
+	cmd := &cobra.Command{
+		Use:   "chap",
+		Short: "Set, clear and list CHAP credentials on a lunar target",
+	}
+	f.add(cmd)
+	cmd.AddCommand(newCHAPSet(&f, false), newCHAPSet(&f, true), newCHAPClear(&f, false), newCHAPClear(&f, true), newCHAPList(&f))
+	return cmd
+}
+
+// readSecret reads a CHAP secret from path, without a trailing newline.
+func readSecret(path string) (string, error) {
+	if path == "" {
+		return "", fmt.Errorf("--secret-file is required: put the secret (12 to 255 bytes) in a file readable only by you")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--secret-file: %w", err)
+	}
+	return string(bytes.TrimRight(b, "\r\n")), nil
+}
+
+func newCHAPSet(f *clientFlags, mutual bool) *cobra.Command {
+	var user, secretFile string
+	use, short := "set INITIATOR", "Require CHAP from an initiator, with this user name and secret"
+	if mutual {
+		use, short = "set-target TARGET", "Set the mutual CHAP credentials a target proves itself with"
+	}
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if user == "" {
+				return fmt.Errorf("--user is required: the CHAP user name (CHAP_N)")
+			}
+			secret, err := readSecret(secretFile)
+			if err != nil {
+				return err
+			}
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := newCtx(cmd)
+			defer cancel()
+			cred := target.CHAPSecret{Name: user, Secret: secret}
+			if mutual {
+				err = c.SetTargetCHAP(ctx, args[0], cred)
+			} else {
+				err = c.SetCHAP(ctx, args[0], cred)
+			}
+			return f.explain(err)
+		},
+	}
+	cmd.Flags().StringVar(&user, "user", "", "CHAP user name")
+	cmd.Flags().StringVar(&secretFile, "secret-file", "", "file holding the CHAP secret")
+	return cmd
+}
+
+func newCHAPClear(f *clientFlags, mutual bool) *cobra.Command {
+	use, short := "clear INITIATOR", "Stop requiring CHAP from an initiator"
+	if mutual {
+		use, short = "clear-target TARGET", "Remove a target's mutual CHAP credentials"
+	}
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := newCtx(cmd)
+			defer cancel()
+			if mutual {
+				return f.explain(c.ClearTargetCHAP(ctx, args[0]))
+			}
+			return f.explain(c.ClearCHAP(ctx, args[0]))
+		},
+	}
+}
+
+func newCHAPList(f *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List the initiators that must use CHAP, and their user names (never the secrets)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := newCtx(cmd)
+			defer cancel()
+			creds, err := c.CHAP(ctx)
+			if err != nil {
+				return f.explain(err)
+			}
+			return f.print(cmd.OutOrStdout(), creds, func(tw *tabwriter.Writer) {
+				fmt.Fprintln(tw, "INITIATOR\tUSER")
+				for _, cr := range creds {
+					fmt.Fprintf(tw, "%s\t%s\n", cr.Initiator, cr.Name)
+				}
+			})
+		},
+	}
+}
