@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/lunarsan/lunar/internal/leakcheck"
 )
 
 // apiTestListen serves a real API server on loopback and returns a client
@@ -36,7 +38,7 @@ func apiTestListen(t *testing.T, s *Store, cfg APIConfig) *Client {
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
-		if leaked := waitForGoroutines(before, 5*time.Second); leaked != "" {
+		if leaked := leakcheck.Wait(before, 5*time.Second); leaked != "" {
 			t.Errorf("goroutines leaked:\n%s", leaked)
 		}
 	})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/lunarsan/lunar/internal/leakcheck"
 	"github.com/lunarsan/lunar/iscsi"
 	"github.com/lunarsan/lunar/scsi"
 )
@@ -226,7 +227,7 @@ func connStart(t *testing.T, cfg ServerConfig) *connTestEnv {
 		if err := <-done; !errors.Is(err, ErrServerClosed) {
 			t.Errorf("Serve = %v, want ErrServerClosed", err)
 		}
-		if leaked := waitForGoroutines(before, 5*time.Second); leaked != "" {
+		if leaked := leakcheck.Wait(before, 5*time.Second); leaked != "" {
 			t.Errorf("goroutines left after Close:\n%s", leaked)
 		}
 	})

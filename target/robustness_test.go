@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lunarsan/lunar/internal/leakcheck"
 	"github.com/lunarsan/lunar/iscsi"
 	"github.com/lunarsan/lunar/scsi"
 )
@@ -306,7 +307,7 @@ func TestLoginLogoutCyclesNoLeak(t *testing.T) {
 	heapWarm := scaleMemInUse()
 	run(cycles)
 	heapAfter := scaleMemInUse()
-	if leaked := waitForGoroutines(goroutines, 10*time.Second); leaked != "" {
+	if leaked := leakcheck.Wait(goroutines, 10*time.Second); leaked != "" {
 		t.Fatalf("goroutines left after the cycles:\n%s", leaked)
 	}
 	if got, want := env.srv.Stats().Logins, uint64(parallel*(warm+cycles)); got != want {
@@ -565,7 +566,7 @@ func TestSecurityAPINeedsToken(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
-		if leaked := waitForGoroutines(before, 5*time.Second); leaked != "" {
+		if leaked := leakcheck.Wait(before, 5*time.Second); leaked != "" {
 			t.Errorf("goroutines leaked:\n%s", leaked)
 		}
 	}()

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lunarsan/lunar/internal/leakcheck"
 	"github.com/lunarsan/lunar/iscsi"
 	"github.com/lunarsan/lunar/scsi"
 )
@@ -83,7 +84,7 @@ func scaleStart(tb testing.TB, cfg ServerConfig) *scaleEnv {
 		if err := store.Close(); err != nil {
 			tb.Errorf("store Close: %v", err)
 		}
-		if leaked := waitForGoroutines(before, 10*time.Second); leaked != "" {
+		if leaked := leakcheck.Wait(before, 10*time.Second); leaked != "" {
 			tb.Errorf("goroutines left after Close:\n%s", leaked)
 		}
 	})
@@ -550,7 +551,7 @@ func scaleRun(tb testing.TB, n int) scaleFigures {
 		tb.Fatalf("I/O and logout: %v", err)
 	}
 	scaleCheckIdle(tb, env.srv)
-	if leaked := waitForGoroutines(goroutines, 10*time.Second); leaked != "" {
+	if leaked := leakcheck.Wait(goroutines, 10*time.Second); leaked != "" {
 		tb.Fatalf("goroutines left after %d logouts:\n%s", n, leaked)
 	}
 	return fig

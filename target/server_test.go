@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lunarsan/lunar/internal/leakcheck"
 	"github.com/lunarsan/lunar/iscsi"
 )
 
@@ -88,7 +89,7 @@ func TestServerLoginLogoutCycles(t *testing.T) {
 		p.logout()
 		p.nc.Close()
 	}
-	if leaked := waitForGoroutines(before, 5*time.Second); leaked != "" {
+	if leaked := leakcheck.Wait(before, 5*time.Second); leaked != "" {
 		t.Fatalf("goroutines left after %d cycles:\n%s", cycles, leaked)
 	}
 	for env.srv.Stats().Connections != 0 {

@@ -1,0 +1,721 @@
+package initiator
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lunarsan/lunar/iscsi"
+	"github.com/lunarsan/lunar/scsi"
+)
+
+// Offsets of fields every initiator PDU we send has at the same place.
+const connOffExpStatSN = 28
+
+// connPingTag marks the ITTs of NOP-Out pings: task ITTs keep bit 31 clear.
+const connPingTag = 0x80000000
+
+// connOut is one PDU queued for the writer. t, when set, is the task
+// whose memory the PDU's data segment refers to.
+type connOut struct {
+	f iscsi.Frame
+	t *sessTask
+}
+
+// sessConn is the session's connection in the Full Feature Phase: one
+// reader goroutine (run) that demultiplexes answers by ITT, one writer
+// goroutine that sends queued PDUs in order, batching whatever is ready
+// into one vectored write, and an optional keepalive goroutine.
+type sessConn struct {
+	s        *Session
+	nc       net.Conn
+	fr       *iscsi.Framer
+	maxSend  int
+	maxBurst int
+
+	expStatSN atomic.Uint32
+	lastRecv  atomic.Int64
+	pingITT   atomic.Uint32
+	pingSent  atomic.Int64
+
+	wmu    sync.Mutex
+	wq     []connOut
+	wspare []connOut
+	wsig   chan struct{}
+
+	dead     chan struct{}
+	deadOnce sync.Once
+	err      error
+
+	writerDone chan struct{}
+	kaDone     chan struct{}
+
+	// reader scratch space, reused for every PDU.
+	din iscsi.DataIn
+	rsp iscsi.SCSIResponse
+	r2t iscsi.R2T
+}
+
+// newSessConn wraps a logged-in connection.
+func newSessConn(s *Session, lr *loginResult) *sessConn {
+	c := &sessConn{
+		s: s, nc: lr.nc, fr: lr.fr,
+		maxSend:    int(lr.params.TargetMaxRecvDSL),
+		maxBurst:   int(lr.params.MaxBurstLength),
+		wq:         make([]connOut, 0, 64),
+		wspare:     make([]connOut, 0, 64),
+		wsig:       make(chan struct{}, 1),
+		dead:       make(chan struct{}),
+		writerDone: make(chan struct{}),
+		kaDone:     make(chan struct{}),
+	}
+	c.expStatSN.Store(lr.statSN + 1)
+	c.lastRecv.Store(time.Now().UnixNano())
+	return c
+}
+
+// fail ends the connection with err (the first error wins).
+func (c *sessConn) fail(err error) {
+	c.deadOnce.Do(func() {
+		c.err = err
+		close(c.dead)
+		c.nc.Close()
+	})
+}
+
+// run is the reader goroutine; it starts the writer and keepalive and,
+// when the connection ends, hands its tasks back to the session.
+func (c *sessConn) run() {
+	defer c.s.wg.Done()
+	go c.writer()
+	if iv := c.s.cfg.NOPInterval; iv > 0 {
+		go c.keepalive(iv, c.s.cfg.NOPTimeout)
+	} else {
+		close(c.kaDone)
+	}
+	for {
+		f, err := c.fr.ReadHeader()
+		if err == nil {
+			c.lastRecv.Store(time.Now().UnixNano())
+			err = c.handle(f)
+		}
+		if err != nil {
+			c.fail(err)
+			break
+		}
+	}
+	<-c.writerDone
+	<-c.kaDone
+	c.s.connLost(c)
+}
+
+// writer sends queued PDUs until the connection ends.
+func (c *sessConn) writer() {
+	defer close(c.writerDone)
+	for {
+		select {
+		case <-c.wsig:
+		case <-c.dead:
+			return
+		}
+		c.wmu.Lock()
+		q := c.wq
+		c.wq = c.wspare[:0]
+		c.wmu.Unlock()
+		exp := c.expStatSN.Load()
+		var err error
+		for i := range q {
+			q[i].f.BHS.PutUint32(connOffExpStatSN, exp)
+			if err = c.fr.Queue(&q[i].f); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			err = c.fr.Flush()
+		}
+		c.s.mu.Lock()
+		for i := range q {
+			if t := q[i].t; t != nil {
+				t.pendingOut--
+				c.s.doneIfIdleLocked(t)
+			}
+			q[i] = connOut{}
+		}
+		c.s.mu.Unlock()
+		c.wspare = q[:0]
+		if err != nil {
+			c.fail(fmt.Errorf("%w: %w", ErrConnectionLost, err))
+			return
+		}
+	}
+}
+
+// queueLocked adds one encoded PDU to the writer's queue. The session
+// lock orders queueing with CmdSN assignment, so PDUs leave in CmdSN
+// order.
+func (c *sessConn) queueLocked(out *connOut) {
+	if out.t != nil {
+		out.t.pendingOut++
+	}
+	c.wmu.Lock()
+	c.wq = append(c.wq, *out)
+	c.wmu.Unlock()
+	signal(c.wsig)
+}
+
+// queuePDULocked encodes p and queues it.
+func (c *sessConn) queuePDULocked(p iscsi.PDU, t *sessTask) error {
+	var out connOut
+	if err := p.EncodeFrame(&out.f); err != nil {
+		return err
+	}
+	out.t = t
+	c.queueLocked(&out)
+	return nil
+}
+
+// queueCommandLocked queues t's SCSI Command PDU with its immediate data
+// and its unsolicited Data-Out PDUs.
+func (c *sessConn) queueCommandLocked(t *sessTask) error {
+	s, cmd := c.s, t.cmd
+	p := &s.params
+	attr := cmd.Attr
+	if attr == iscsi.TaskAttrUntagged {
+		attr = iscsi.TaskAttrSimple
+	}
+	pdu := iscsi.SCSICommand{
+		Final: true, Read: len(cmd.DataIn) > 0, Write: len(cmd.DataOut) > 0,
+		Attr: attr, LUN: t.lun, ITT: t.itt, CmdSN: t.cmdSN, CDB: cmd.CDB,
+	}
+	var unsolicited int
+	if pdu.Write {
+		pdu.ExpectedDataTransferLength = uint32(len(cmd.DataOut))
+		first := min(len(cmd.DataOut), int(p.FirstBurstLength))
+		imm := 0
+		if p.ImmediateData {
+			imm = min(first, c.maxSend)
+			pdu.Data = cmd.DataOut[:imm]
+		}
+		if !p.InitialR2T && imm < first {
+			// RFC 7143 section 11.3.4: F is 0 when unsolicited Data-Out
+			// PDUs follow the command.
+			pdu.Final = false
+			unsolicited = first
+		}
+		var out connOut
+		if err := pdu.EncodeFrame(&out.f); err != nil {
+			return fmt.Errorf("%w: %w", ErrCommand, err)
+		}
+		out.t = t
+		c.queueLocked(&out)
+		if unsolicited > 0 {
+			c.queueDataOutLocked(t, iscsi.ReservedTag, scsi.LUN(0), imm, unsolicited)
+		}
+		return nil
+	}
+	pdu.ExpectedDataTransferLength = uint32(len(cmd.DataIn))
+	var out connOut
+	if err := pdu.EncodeFrame(&out.f); err != nil {
+		return fmt.Errorf("%w: %w", ErrCommand, err)
+	}
+	out.t = t
+	c.queueLocked(&out)
+	return nil
+}
+
+// queueDataOutLocked queues Data-Out PDUs carrying DataOut[off:end] for
+// one sequence (an R2T's or the unsolicited one), each at most the
+// target's MaxRecvDataSegmentLength.
+func (c *sessConn) queueDataOutLocked(t *sessTask, ttt uint32, lun scsi.LUN, off, end int) {
+	buf := t.cmd.DataOut
+	var sn uint32
+	for off < end {
+		n := min(end-off, c.maxSend)
+		d := iscsi.DataOut{
+			Final: off+n == end, LUN: lun, ITT: t.itt, TTT: ttt,
+			DataSN: sn, BufferOffset: uint32(off), Data: buf[off : off+n],
+		}
+		var out connOut
+		if err := d.EncodeFrame(&out.f); err != nil {
+			// Our own PDU: cannot fail for lengths checked here.
+			c.fail(fmt.Errorf("initiator: encode Data-Out: %w", err))
+			return
+		}
+		out.t = t
+		c.queueLocked(&out)
+		off += n
+		sn++
+	}
+}
+
+// keepalive pings an idle connection and drops it when the target stays
+// silent past timeout.
+func (c *sessConn) keepalive(interval, timeout time.Duration) {
+	defer close(c.kaDone)
+	tick := min(interval, timeout) / 4
+	tick = max(tick, time.Millisecond)
+	tk := time.NewTicker(tick)
+	defer tk.Stop()
+	for {
+		select {
+		case <-c.dead:
+			return
+		case now := <-tk.C:
+			last := c.lastRecv.Load()
+			if c.pingITT.Load() != 0 {
+				sent := c.pingSent.Load()
+				if last < sent && now.UnixNano()-sent > int64(timeout) {
+					c.fail(fmt.Errorf("%w: no answer in %v", ErrKeepalive, timeout))
+					return
+				}
+				if last >= sent {
+					c.pingITT.Store(0)
+				}
+				continue
+			}
+			if now.UnixNano()-last < int64(interval) {
+				continue
+			}
+			c.s.mu.Lock()
+			c.s.pingSeq++
+			itt := connPingTag | c.s.pingSeq&0xffff
+			p := iscsi.NOPOut{Immediate: true, ITT: itt, TTT: iscsi.ReservedTag, CmdSN: c.s.cmdSN}
+			c.pingSent.Store(now.UnixNano())
+			c.pingITT.Store(itt)
+			err := c.queuePDULocked(&p, nil)
+			c.s.mu.Unlock()
+			if err != nil {
+				c.fail(err)
+				return
+			}
+		}
+	}
+}
+
+// protoErr builds a connection-fatal protocol error.
+func protoErr(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrProtocol}, args...)...)
+}
+
+// handle processes one PDU whose header was just read; it reads the data
+// segment itself. A returned error ends the connection.
+func (c *sessConn) handle(f *iscsi.Frame) error {
+	switch op := f.BHS.Opcode(); op {
+	case iscsi.OpDataIn:
+		return c.handleDataIn(f)
+	case iscsi.OpSCSIResponse:
+		return c.handleResponse(f)
+	case iscsi.OpR2T:
+		return c.handleR2T(f)
+	case iscsi.OpNOPIn:
+		return c.handleNOPIn(f)
+	case iscsi.OpTaskMgmtResp:
+		return c.handleTMFResponse(f)
+	case iscsi.OpLogoutResp:
+		return c.handleLogoutResponse(f)
+	case iscsi.OpAsyncMessage:
+		return c.handleAsync(f)
+	case iscsi.OpReject:
+		return c.handleReject(f)
+	default:
+		return protoErr("unexpected %v in the Full Feature Phase", op)
+	}
+}
+
+// readData reads the data segment of the current PDU into the Framer's
+// buffer.
+func (c *sessConn) readData(f *iscsi.Frame) error {
+	if f.BHS.DataSegmentLength() == 0 {
+		return nil
+	}
+	_, err := c.fr.ReadData(nil)
+	return err
+}
+
+// noteStatSN acknowledges a StatSN carried with status.
+func (c *sessConn) noteStatSN(sn uint32) {
+	if next := sn + 1; iscsi.SNGreater(next, c.expStatSN.Load()) {
+		c.expStatSN.Store(next)
+	}
+}
+
+// cmdTaskLocked returns the command task itt names if it is in flight on
+// c, or nil for an answer that comes too late (an aborted task).
+func (c *sessConn) cmdTaskLocked(itt uint32) *sessTask {
+	t := c.s.lookupLocked(itt)
+	if t == nil || t.kind != sessKindCmd || t.state != sessTaskSent || t.conn != c {
+		return nil
+	}
+	return t
+}
+
+// handleDataIn places a Data-In PDU's data straight into the command's
+// buffer at its offset, after checking offset and length against it.
+func (c *sessConn) handleDataIn(f *iscsi.Frame) error {
+	d := &c.din
+	if err := d.DecodeFrame(f); err != nil {
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	n := f.BHS.DataSegmentLength()
+	s := c.s
+	s.mu.Lock()
+	s.updateWindowLocked(c, d.ExpCmdSN, d.MaxCmdSN)
+	t := c.cmdTaskLocked(d.ITT)
+	var dst []byte
+	if t != nil && t.protoEr == nil {
+		off := int64(d.BufferOffset)
+		switch {
+		case len(t.cmd.DataIn) == 0 && n > 0:
+			t.protoEr = protoErr("Data-In for a command that reads nothing (ITT 0x%08x)", d.ITT)
+		case d.DataSN != t.dataSN:
+			t.protoEr = protoErr("Data-In DataSN %d, want %d", d.DataSN, t.dataSN)
+		case off != int64(t.inBytes):
+			// DataPDUInOrder and DataSequenceInOrder are Yes: offsets
+			// follow each other.
+			t.protoEr = protoErr("Data-In at offset %d, want %d", off, t.inBytes)
+		case off+int64(n) > int64(len(t.cmd.DataIn)):
+			t.protoEr = protoErr("Data-In of %d bytes at offset %d overruns a %d-byte buffer", n, off, len(t.cmd.DataIn))
+		default:
+			dst = t.cmd.DataIn[off : off+int64(n) : off+int64(n)]
+		}
+	}
+	s.mu.Unlock()
+	if n > 0 {
+		// Only this goroutine finishes a task Sent on c, so t's buffer
+		// stays the caller's own until the status below.
+		if _, err := c.fr.ReadData(dst); err != nil {
+			return err
+		}
+	}
+	if d.HasStatus {
+		c.noteStatSN(d.StatSN)
+	}
+	if t == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if dst != nil {
+		t.inBytes += n
+	}
+	t.dataSN++
+	if d.HasStatus {
+		c.completeLocked(t, iscsi.ResponseCommandCompleted, d.Status, d.Overflow, d.Underflow, d.ResidualCount, nil)
+	}
+	return nil
+}
+
+// handleResponse completes a command with its SCSI Response.
+func (c *sessConn) handleResponse(f *iscsi.Frame) error {
+	if err := c.readData(f); err != nil {
+		return err
+	}
+	r := &c.rsp
+	if err := r.DecodeFrame(f); err != nil {
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	c.noteStatSN(r.StatSN)
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.updateWindowLocked(c, r.ExpCmdSN, r.MaxCmdSN)
+	t := c.cmdTaskLocked(r.ITT)
+	if t == nil {
+		return nil
+	}
+	var sense []byte
+	if r.Response == iscsi.ResponseCommandCompleted && r.Status == scsi.StatusCheckCondition {
+		b, err := r.Sense()
+		if err != nil {
+			s.finishLocked(t, Response{Status: r.Status}, fmt.Errorf("%w: %w", ErrProtocol, err))
+			return nil
+		}
+		sense = b
+	}
+	c.completeLocked(t, r.Response, r.Status, r.Overflow, r.Underflow, r.ResidualCount, sense)
+	return nil
+}
+
+// completeLocked finishes a command with its status.
+func (c *sessConn) completeLocked(t *sessTask, response byte, status scsi.Status, over, under bool, residual uint32, sense []byte) {
+	s := c.s
+	if t.protoEr != nil {
+		s.finishLocked(t, Response{Status: status}, t.protoEr)
+		return
+	}
+	if response != iscsi.ResponseCommandCompleted {
+		s.finishLocked(t, Response{}, fmt.Errorf("%w: iSCSI response 0x%02x", ErrTargetFailure, response))
+		return
+	}
+	resp := Response{Status: status, DataIn: t.inBytes}
+	switch {
+	case under:
+		resp.Residual = int64(residual)
+	case over:
+		resp.Residual = -int64(residual)
+	}
+	var err error
+	switch status {
+	case scsi.StatusGood, scsi.StatusConditionMet:
+	case scsi.StatusCheckCondition:
+		if len(sense) == 0 {
+			err = protoErr("CHECK CONDITION without sense data")
+			break
+		}
+		resp.Sense = append([]byte(nil), sense...)
+		sd, perr := scsi.ParseSense(resp.Sense)
+		if perr != nil {
+			err = fmt.Errorf("%w: sense data: %w", ErrProtocol, perr)
+			break
+		}
+		err = sd.AsError()
+	case scsi.StatusTaskAborted:
+		err = fmt.Errorf("%w: %w", ErrTaskAborted, &StatusError{Status: status})
+	default:
+		err = &StatusError{Status: status}
+	}
+	s.finishLocked(t, resp, err)
+}
+
+// handleR2T answers an R2T with Data-Out PDUs from the command's buffer.
+func (c *sessConn) handleR2T(f *iscsi.Frame) error {
+	if err := c.readData(f); err != nil {
+		return err
+	}
+	r := &c.r2t
+	if err := r.DecodeFrame(f); err != nil {
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.updateWindowLocked(c, r.ExpCmdSN, r.MaxCmdSN)
+	t := c.cmdTaskLocked(r.ITT)
+	if t == nil {
+		return nil
+	}
+	off, n := int64(r.BufferOffset), int64(r.DesiredDataTransferLength)
+	switch {
+	case len(t.cmd.DataOut) == 0:
+		return protoErr("R2T for a command that writes nothing (ITT 0x%08x)", r.ITT)
+	case r.R2TSN != t.r2tSN:
+		return protoErr("R2TSN %d, want %d", r.R2TSN, t.r2tSN)
+	case n == 0 || off+n > int64(len(t.cmd.DataOut)):
+		return protoErr("R2T for %d bytes at offset %d of a %d-byte write", n, off, len(t.cmd.DataOut))
+	case n > int64(c.maxBurst):
+		// RFC 7143 section 11.8.4: the Desired Data Transfer Length "MUST
+		// NOT be greater than MaxBurstLength".
+		return protoErr("R2T for %d bytes above MaxBurstLength %d", n, c.maxBurst)
+	case r.TTT == iscsi.ReservedTag:
+		return protoErr("R2T with the reserved Target Transfer Tag")
+	}
+	t.r2tSN++
+	c.queueDataOutLocked(t, r.TTT, r.LUN, int(off), int(off+n))
+	return nil
+}
+
+// handleNOPIn answers the target's pings and notes answers to ours.
+func (c *sessConn) handleNOPIn(f *iscsi.Frame) error {
+	if err := c.readData(f); err != nil {
+		return err
+	}
+	var p iscsi.NOPIn
+	if err := p.DecodeFrame(f); err != nil {
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.updateWindowLocked(c, p.ExpCmdSN, p.MaxCmdSN)
+	if p.ITT != iscsi.ReservedTag {
+		if p.ITT&connPingTag == 0 {
+			return protoErr("NOP-In answers ITT 0x%08x, which no NOP-Out carried", p.ITT)
+		}
+		c.noteStatSN(p.StatSN)
+		if c.pingITT.Load() == p.ITT {
+			c.pingITT.Store(0)
+		}
+	}
+	if p.TTT != iscsi.ReservedTag {
+		// RFC 7143 section 11.19: a NOP-In with a Target Transfer Tag
+		// asks for a NOP-Out with the same tag and LUN, ITT 0xffffffff.
+		var data []byte
+		if len(p.Data) > 0 {
+			data = append([]byte(nil), p.Data...)
+		}
+		out := iscsi.NOPOut{Immediate: true, LUN: p.LUN, ITT: iscsi.ReservedTag, TTT: p.TTT, CmdSN: s.cmdSN, Data: data}
+		if err := c.queuePDULocked(&out, nil); err != nil {
+			return protoErr("cannot answer NOP-In: %v", err)
+		}
+	}
+	return nil
+}
+
+// handleLogoutResponse ends the Logout exchange.
+func (c *sessConn) handleLogoutResponse(f *iscsi.Frame) error {
+	var p iscsi.LogoutResponse
+	if err := p.DecodeFrame(f); err != nil {
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	c.noteStatSN(p.StatSN)
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.lookupLocked(p.ITT)
+	if t == nil || t.kind != sessKindLogout || t.state != sessTaskSent {
+		return protoErr("Logout Response for ITT 0x%08x, which no Logout Request carried", p.ITT)
+	}
+	var err error
+	if p.Response != iscsi.LogoutSuccess {
+		err = fmt.Errorf("initiator: logout refused: %v", p.Response)
+	}
+	s.finishLocked(t, Response{}, err)
+	return nil
+}
+
+// handleAsync reports an Asynchronous Message and acts on the ones that
+// end the connection.
+func (c *sessConn) handleAsync(f *iscsi.Frame) error {
+	if err := c.readData(f); err != nil {
+		return err
+	}
+	var p iscsi.AsyncMessage
+	if err := p.DecodeFrame(f); err != nil {
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	c.noteStatSN(p.StatSN)
+	s := c.s
+	s.mu.Lock()
+	s.updateWindowLocked(c, p.ExpCmdSN, p.MaxCmdSN)
+	s.mu.Unlock()
+	ev := Event{Kind: EventAsync, AsyncEvent: p.AsyncEvent}
+	if n, err := p.LUN.Number(); err == nil {
+		ev.LUN = uint64(n)
+	}
+	if p.AsyncEvent == iscsi.AsyncSCSIEvent {
+		if b, err := p.SenseData(); err == nil && len(b) > 0 {
+			if sd, err := scsi.ParseSense(b); err == nil {
+				ev.Sense = sd.Code()
+			}
+		}
+	}
+	s.emit(ev)
+	switch p.AsyncEvent {
+	case iscsi.AsyncLogoutRequest, iscsi.AsyncConnectionDrop, iscsi.AsyncSessionDrop:
+		// The target will drop the connection: log in again at once
+		// rather than wait for it.
+		return fmt.Errorf("%w: target sent %v", ErrConnectionLost, p.AsyncEvent)
+	}
+	return nil
+}
+
+// handleReject fails the task whose PDU the target rejected.
+func (c *sessConn) handleReject(f *iscsi.Frame) error {
+	if err := c.readData(f); err != nil {
+		return err
+	}
+	var p iscsi.Reject
+	if err := p.DecodeFrame(f); err != nil {
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	c.noteStatSN(p.StatSN)
+	h, err := p.RejectedHeader()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.updateWindowLocked(c, p.ExpCmdSN, p.MaxCmdSN)
+	t := s.lookupLocked(h.ITT())
+	if t == nil || t.state != sessTaskSent || t.conn != c {
+		if h.ITT()&connPingTag != 0 && h.ITT() != iscsi.ReservedTag {
+			c.pingITT.Store(0)
+		}
+		return nil
+	}
+	s.finishLocked(t, Response{}, p.Err())
+	return nil
+}
+
+// connLost runs after c's goroutines have ended: the session either
+// reconnects, with the tasks in flight waiting to be re-issued, or fails
+// or closes them.
+func (s *Session) connLost(c *sessConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// The writer is gone: PDUs it never sent no longer hold task memory.
+	for i := range c.wq {
+		if t := c.wq[i].t; t != nil {
+			t.pendingOut--
+			s.doneIfIdleLocked(t)
+		}
+	}
+	c.wq = nil
+	if s.conn == c {
+		s.conn = nil
+	}
+	closing := s.state == StateClosed || s.loggingOut
+	cause := c.err
+	for _, t := range s.slots {
+		if t.state != sessTaskSent || t.conn != c {
+			continue
+		}
+		switch {
+		case closing:
+			s.finishLocked(t, Response{}, ErrSessionClosed)
+		case t.kind != sessKindCmd:
+			s.finishLocked(t, Response{}, fmt.Errorf("%w: %w", ErrConnectionLost, cause))
+		case t.aborting:
+			s.finishLocked(t, Response{}, ErrTaskAborted)
+		case t.retries >= sessMaxRetries:
+			s.finishLocked(t, Response{}, fmt.Errorf("%w: %w", ErrConnectionLost, cause))
+		default:
+			// Not acknowledged: re-issued on the next connection.
+			t.retries++
+			s.waitLocked(t)
+		}
+	}
+	if closing {
+		if s.loggingOut && s.state != StateClosed {
+			s.setStateLocked(StateClosed)
+		}
+		return
+	}
+	if s.state != StateLoggedIn {
+		return
+	}
+	s.log.Debug().Err(cause).Msg("connection lost")
+	if s.cfg.Reconnect.Attempts < 0 {
+		s.failLocked(fmt.Errorf("%w: %w", ErrSessionFailed, cause))
+		return
+	}
+	s.setStateLocked(StateReconnecting)
+	s.wg.Add(1)
+	go s.reconnect(cause)
+}
+
+// failLocked ends the session for good: every waiting task fails with
+// err, which wraps ErrSessionFailed.
+func (s *Session) failLocked(err error) {
+	s.failErr = err
+	s.setStateLocked(StateFailed)
+	for _, t := range s.slots {
+		if t.state == sessTaskWaiting || t.state == sessTaskSent {
+			s.finishLocked(t, Response{}, err)
+		}
+	}
+}
+
+// errorsIsTemporary reports whether a login error may go away by itself.
+func errorsIsTemporary(err error) bool {
+	var le *iscsi.LoginError
+	if errors.As(err, &le) {
+		return le.Temporary()
+	}
+	var re *iscsi.RejectError
+	return !errors.As(err, &re)
+}

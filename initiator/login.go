@@ -1,0 +1,340 @@
+package initiator
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/lunarsan/lunar/iscsi"
+)
+
+// loginMaxRounds bounds the Login Request/Response exchanges of one login.
+const loginMaxRounds = 32
+
+// loginReadBuffer is the size of the buffered reader in front of a Full
+// Feature Phase connection.
+const loginReadBuffer = 64 << 10
+
+// loginResult is a connection in the Full Feature Phase.
+type loginResult struct {
+	nc       net.Conn
+	fr       *iscsi.Framer
+	params   iscsi.SessionParams
+	tsih     uint16
+	statSN   uint32 // StatSN of the final Login Response
+	expCmdSN uint32
+	maxCmdSN uint32
+}
+
+// loginDial connects to cfg.Portal and logs in with the given session
+// type, ISID and TSIH 0 (a new session, or the reinstatement of the one
+// this ISID had). ctx and cfg.LoginTimeout bound the whole exchange.
+//
+// Some targets (tgt 1.0.85) refuse a CHAP_A list holding algorithms they do
+// not know with status 0x0200 instead of choosing MD5 from it; when the
+// default list meets that answer, the login is tried once more offering MD5
+// alone.
+func loginDial(ctx context.Context, cfg *Config, typ iscsi.SessionType) (*loginResult, error) {
+	lr, err := loginDialOnce(ctx, cfg, typ)
+	var le *iscsi.LoginError
+	if err != nil && cfg.CHAP != nil && cfg.CHAPAlgorithms == nil && errors.As(err, &le) &&
+		le.Class == iscsi.LoginClassInitiatorError && le.Detail == iscsi.LoginDetailInitiatorError {
+		md5 := *cfg
+		md5.CHAPAlgorithms = []iscsi.CHAPAlgorithm{iscsi.CHAPMD5}
+		return loginDialOnce(ctx, &md5, typ)
+	}
+	return lr, err
+}
+
+// loginDialOnce is one connect and login.
+func loginDialOnce(ctx context.Context, cfg *Config, typ iscsi.SessionType) (*loginResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.LoginTimeout)
+	defer cancel()
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", cfg.Portal)
+	if err != nil {
+		return nil, fmt.Errorf("initiator: connect %s: %w", cfg.Portal, err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		nc.SetDeadline(dl)
+	}
+	// Cancelling ctx unblocks the socket, not just a flag.
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	lr, err := loginRun(nc, cfg, typ)
+	if !stop() || err != nil {
+		nc.Close()
+		if ctx.Err() != nil && (err == nil || !isLoginVerdict(err)) {
+			err = fmt.Errorf("initiator: login to %s: %w", cfg.Portal, context.Cause(ctx))
+		}
+		return nil, err
+	}
+	nc.SetDeadline(time.Time{})
+	return lr, nil
+}
+
+// isLoginVerdict reports whether err is the target's own answer.
+func isLoginVerdict(err error) bool {
+	var le *iscsi.LoginError
+	var re *iscsi.RejectError
+	return errors.As(err, &le) || errors.As(err, &re)
+}
+
+// loginRun drives the login on nc: the security stage (AuthMethod, CHAP)
+// and the operational stage, up to the Full Feature Phase.
+func loginRun(nc net.Conn, cfg *Config, typ iscsi.SessionType) (*loginResult, error) {
+	fr, err := iscsi.NewFramer(nc, nc, iscsi.FramerConfig{})
+	if err != nil {
+		return nil, err
+	}
+	ncfg := iscsi.NegotiatorConfig{
+		InitiatorName:            cfg.InitiatorName,
+		InitiatorAlias:           cfg.InitiatorAlias,
+		SessionType:              typ,
+		AuthMethods:              []string{iscsi.AuthMethodNone},
+		HeaderDigests:            cfg.HeaderDigest,
+		DataDigests:              cfg.DataDigest,
+		MaxRecvDataSegmentLength: cfg.MaxRecvDataSegmentLength,
+		MaxBurstLength:           cfg.MaxBurstLength,
+		FirstBurstLength:         cfg.FirstBurstLength,
+		MaxOutstandingR2T:        cfg.MaxOutstandingR2T,
+		NoImmediateData:          !cfg.ImmediateData.or(true),
+		NoInitialR2T:             !cfg.InitialR2T.or(false),
+	}
+	if typ == iscsi.SessionNormal {
+		ncfg.TargetName = cfg.TargetName
+	}
+	var chap *iscsi.CHAPInitiatorExchange
+	if cfg.CHAP != nil {
+		ncfg.AuthMethods = []string{iscsi.AuthMethodCHAP, iscsi.AuthMethodNone}
+		ccfg := iscsi.CHAPInitiatorConfig{Algorithms: cfg.CHAPAlgorithms, Name: cfg.CHAP.Name, Secret: cfg.CHAP.Secret}
+		if m := cfg.MutualCHAP; m != nil {
+			// The target must prove itself: no login without CHAP.
+			ncfg.AuthMethods = []string{iscsi.AuthMethodCHAP}
+			ccfg.TargetName, ccfg.TargetSecret = m.Name, m.Secret
+		}
+		if chap, err = iscsi.NewCHAPInitiatorExchange(ccfg); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+	}
+	neg, err := iscsi.NewNegotiator(iscsi.RoleInitiator, ncfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	req := iscsi.LoginRequest{
+		CSG: iscsi.SecurityNegotiation, NSG: iscsi.LoginOperationalNegotiation,
+		VersionMax: 0, VersionMin: 0, ISID: cfg.ISID, CmdSN: 1, ITT: 0,
+	}
+	stage := iscsi.SecurityNegotiation
+	send := neg.Offer(stage)
+	chapStarted, chapAnswered := false, false
+	acc := iscsi.NewTextAccumulator(0)
+	var expStatSN uint32
+	authDecided := false
+	for round := 0; round < loginMaxRounds; round++ {
+		req.CSG = stage
+		switch stage {
+		case iscsi.SecurityNegotiation:
+			// Transit once nothing of authentication is left to say:
+			// without CHAP at once, with CHAP after sending CHAP_R.
+			req.Transit = chap == nil || chapAnswered ||
+				authDecided && neg.Params().AuthMethod != iscsi.AuthMethodCHAP
+			req.NSG = iscsi.LoginOperationalNegotiation
+		default:
+			req.Transit, req.NSG = true, iscsi.FullFeaturePhase
+		}
+		req.Data = iscsi.AppendPairs(req.Data[:0], send)
+		req.ExpStatSN = expStatSN
+		// RFC 7143 section 11.12: Login Requests are always immediate
+		// (the codec sets the I bit, which tgt insists on).
+		resp, text, err := loginExchange(fr, &req, acc, &expStatSN)
+		if err != nil {
+			return nil, err
+		}
+		if resp.CSG != stage {
+			return nil, fmt.Errorf("%w: Login Response for stage %v, want %v", ErrProtocol, resp.CSG, stage)
+		}
+		out, err := neg.ReceiveText(stage, text)
+		if err != nil {
+			return nil, fmt.Errorf("initiator: login: %w", err)
+		}
+		send = out.Send
+		if stage == iscsi.SecurityNegotiation {
+			authDecided = true
+		}
+		if len(out.Auth) > 0 {
+			if chap == nil || !chapStarted {
+				return nil, fmt.Errorf("%w: authentication keys without CHAP", ErrProtocol)
+			}
+			keys, err := chap.Step(out.Auth)
+			if err != nil {
+				// RFC 7143 section 12.1.3: "If the target authentication
+				// fails, the initiator MUST abort the connection".
+				return nil, fmt.Errorf("initiator: CHAP: %w", err)
+			}
+			send = append(send, keys...)
+			chapAnswered = true
+		}
+		if stage == iscsi.SecurityNegotiation && chap != nil && !chapStarted &&
+			neg.Params().AuthMethod == iscsi.AuthMethodCHAP && !resp.Transit {
+			keys, err := chap.Start()
+			if err != nil {
+				return nil, fmt.Errorf("initiator: CHAP: %w", err)
+			}
+			send = append(send, keys...)
+			chapStarted = true
+		}
+		if !resp.Transit {
+			if stage == iscsi.LoginOperationalNegotiation {
+				send = append(send, neg.Offer(stage)...)
+			}
+			continue
+		}
+		// The target moves on.
+		if stage == iscsi.SecurityNegotiation {
+			if cfg.MutualCHAP != nil && (chap == nil || !chap.Done()) {
+				return nil, fmt.Errorf("%w: target left the security stage without proving itself", iscsi.ErrCHAPAuthFailed)
+			}
+		}
+		switch resp.NSG {
+		case iscsi.LoginOperationalNegotiation:
+			if stage != iscsi.SecurityNegotiation {
+				return nil, fmt.Errorf("%w: Login Response moves from %v to %v", ErrProtocol, stage, resp.NSG)
+			}
+			stage = iscsi.LoginOperationalNegotiation
+			send = append(send, neg.Offer(stage)...)
+		case iscsi.FullFeaturePhase:
+			if req.NSG != iscsi.FullFeaturePhase {
+				return nil, fmt.Errorf("%w: Login Response moves to the Full Feature Phase unasked", ErrProtocol)
+			}
+			if neg.Pending() {
+				return nil, fmt.Errorf("%w: target ended the login with offers unanswered", ErrProtocol)
+			}
+			if typ == iscsi.SessionNormal && resp.TSIH == 0 {
+				return nil, fmt.Errorf("%w: final Login Response with TSIH 0", ErrProtocol)
+			}
+			p := neg.Params()
+			if err := p.Validate(); err != nil {
+				return nil, fmt.Errorf("%w: negotiated parameters: %w", ErrProtocol, err)
+			}
+			// The negotiated lengths and digests hold from the first PDU of
+			// the Full Feature Phase on; the buffered reader is safe now:
+			// the target sends nothing until the initiator does.
+			ffp, err := iscsi.NewFramer(bufio.NewReaderSize(nc, loginReadBuffer), nc, iscsi.FramerConfig{
+				MaxRecvDataSegmentLength: int(p.InitiatorMaxRecvDSL),
+				MaxSendDataSegmentLength: int(p.TargetMaxRecvDSL),
+				HeaderDigest:             p.HeaderDigest,
+				DataDigest:               p.DataDigest,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("%w: negotiated parameters: %w", ErrProtocol, err)
+			}
+			return &loginResult{nc: nc, fr: ffp, params: p, tsih: resp.TSIH,
+				statSN: resp.StatSN, expCmdSN: resp.ExpCmdSN, maxCmdSN: resp.MaxCmdSN}, nil
+		default:
+			return nil, fmt.Errorf("%w: Login Response with NSG %v", ErrProtocol, resp.NSG)
+		}
+	}
+	return nil, fmt.Errorf("%w: login did not finish in %d exchanges", ErrProtocol, loginMaxRounds)
+}
+
+// loginExchange sends req and reads the whole answer, following the C bit
+// in both directions, and checks every field of each Login Response.
+func loginExchange(fr *iscsi.Framer, req *iscsi.LoginRequest, acc *iscsi.TextAccumulator, expStatSN *uint32) (*iscsi.LoginResponse, []byte, error) {
+	chunks, err := iscsi.SplitText(req.Data, iscsi.DefaultMaxDataSegmentLength)
+	if err != nil {
+		return nil, nil, err
+	}
+	whole := *req
+	acc.Reset()
+	for i, chunk := range chunks {
+		r := whole
+		r.Data = chunk
+		r.Continue = i < len(chunks)-1
+		if r.Continue {
+			r.Transit = false
+		}
+		resp, err := loginRead(fr, &r, expStatSN)
+		if err != nil {
+			return nil, nil, err
+		}
+		if r.Continue {
+			// RFC 7143 section 6.3: the target answers each partial
+			// request with an empty response.
+			if len(resp.Data) != 0 || resp.Transit {
+				return nil, nil, fmt.Errorf("%w: Login Response to a partial request carries text", ErrProtocol)
+			}
+			continue
+		}
+		for {
+			text, done, err := acc.Add(resp.Data, resp.Continue)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%w: %w", ErrProtocol, err)
+			}
+			if done {
+				return resp, text, nil
+			}
+			// Ask for the rest with an empty request of the same stage.
+			more := whole
+			more.Data, more.Continue = nil, false
+			if resp, err = loginRead(fr, &more, expStatSN); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	return nil, nil, fmt.Errorf("%w: nothing to send", ErrProtocol)
+}
+
+// loginRead writes one Login Request and reads and checks its response.
+func loginRead(fr *iscsi.Framer, req *iscsi.LoginRequest, expStatSN *uint32) (*iscsi.LoginResponse, error) {
+	req.ExpStatSN = *expStatSN
+	if err := fr.WritePDU(req); err != nil {
+		return nil, fmt.Errorf("initiator: login: %w", err)
+	}
+	f, err := fr.ReadFrame()
+	if err != nil {
+		return nil, fmt.Errorf("initiator: login: %w", err)
+	}
+	switch op := f.BHS.Opcode(); op {
+	case iscsi.OpLoginResp:
+	case iscsi.OpReject:
+		var rj iscsi.Reject
+		if err := rj.DecodeFrame(f); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
+		}
+		return nil, rj.Err()
+	default:
+		return nil, fmt.Errorf("%w: %v during login", ErrProtocol, op)
+	}
+	resp := new(iscsi.LoginResponse)
+	if err := resp.DecodeFrame(f); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	resp.Data = append([]byte(nil), resp.Data...)
+	if err := iscsi.LoginErrorFromResponse(resp); err != nil {
+		return nil, err
+	}
+	if resp.ITT != req.ITT {
+		return nil, fmt.Errorf("%w: Login Response ITT 0x%08x, want 0x%08x", ErrProtocol, resp.ITT, req.ITT)
+	}
+	if resp.ISID != req.ISID {
+		return nil, fmt.Errorf("%w: Login Response ISID %v, want %v", ErrProtocol, resp.ISID, req.ISID)
+	}
+	// RFC 7143 section 11.13.4: "Version-active indicates the highest
+	// version supported by the target and initiator"; only 0 exists.
+	if resp.VersionActive != 0 {
+		return nil, fmt.Errorf("%w: Login Response Version-active %d, want 0", ErrProtocol, resp.VersionActive)
+	}
+	if resp.Transit && resp.Continue {
+		return nil, fmt.Errorf("%w: Login Response with both T and C set", ErrProtocol)
+	}
+	if resp.Transit && !req.Transit {
+		// RFC 7143 section 11.13.3: "The T bit ... MUST NOT be set to 1 if
+		// the T bit in the request was set to 0."
+		return nil, fmt.Errorf("%w: Login Response transits although the request did not", ErrProtocol)
+	}
+	*expStatSN = resp.StatSN + 1
+	return resp, nil
+}

@@ -1,0 +1,125 @@
+package initiator
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/lunarsan/lunar/iscsi"
+	"github.com/lunarsan/lunar/target"
+)
+
+func TestLoginCHAP(t *testing.T) {
+	env := sessStart(t, target.ServerConfig{})
+	ctx := context.Background()
+	if err := env.store.SetCHAP(ctx, sessTestInitiator, target.CHAPSecret{Name: "host1", Secret: "initiator-secret"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.store.SetTargetCHAP(ctx, sessTestTarget, target.CHAPSecret{Name: "lunar", Secret: "target-secret-1"}); err != nil {
+		t.Fatal(err)
+	}
+	right := &CHAP{Name: "host1", Secret: []byte("initiator-secret")}
+	tests := []struct {
+		name   string
+		chap   *CHAP
+		mutual *CHAP
+		algs   []iscsi.CHAPAlgorithm
+		class  uint8
+		detail uint8
+		err    error
+	}{
+		{name: "one-way", chap: right},
+		{name: "one-way MD5", chap: right, algs: []iscsi.CHAPAlgorithm{iscsi.CHAPMD5}},
+		{name: "mutual", chap: right, mutual: &CHAP{Name: "lunar", Secret: []byte("target-secret-1")}},
+		{name: "wrong secret", chap: &CHAP{Name: "host1", Secret: []byte("initiator-wrong")},
+			class: iscsi.LoginClassInitiatorError, detail: iscsi.LoginDetailAuthenticationFailure},
+		{name: "wrong name", chap: &CHAP{Name: "host2", Secret: []byte("initiator-secret")},
+			class: iscsi.LoginClassInitiatorError, detail: iscsi.LoginDetailAuthenticationFailure},
+		{name: "no CHAP", class: iscsi.LoginClassInitiatorError, detail: iscsi.LoginDetailAuthenticationFailure},
+		{name: "mutual wrong target secret", chap: right, mutual: &CHAP{Name: "lunar", Secret: []byte("target-secret-2")},
+			err: iscsi.ErrCHAPAuthFailed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := env.config()
+			cfg.CHAP, cfg.MutualCHAP, cfg.CHAPAlgorithms = tt.chap, tt.mutual, tt.algs
+			s, err := Dial(ctx, cfg)
+			if tt.class == 0 && tt.err == nil {
+				if err != nil {
+					t.Fatalf("Dial: %v", err)
+				}
+				defer s.Close()
+				if got := s.Params().AuthMethod; got != iscsi.AuthMethodCHAP {
+					t.Fatalf("AuthMethod %q", got)
+				}
+				sessExec(t, s, &Command{CDB: make([]byte, 6)})
+				return
+			}
+			if err == nil {
+				s.Close()
+				t.Fatal("login succeeded")
+			}
+			if tt.err != nil {
+				sessWantErr(t, err, tt.err)
+				return
+			}
+			var le *iscsi.LoginError
+			if !errors.As(err, &le) || le.Class != tt.class || le.Detail != tt.detail {
+				t.Fatalf("error %v, want login status %02x%02x", err, tt.class, tt.detail)
+			}
+		})
+	}
+}
+
+func TestLoginRefused(t *testing.T) {
+	env := sessStart(t, target.ServerConfig{})
+	ctx := context.Background()
+	cfg := env.config()
+	cfg.TargetName = "iqn.2026-11.org.lunar:nope"
+	_, err := Dial(ctx, cfg)
+	var le *iscsi.LoginError
+	if !errors.As(err, &le) || le.Class != iscsi.LoginClassInitiatorError || le.Detail != iscsi.LoginDetailNotFound {
+		t.Fatalf("unknown target: %v", err)
+	}
+	cfg = env.config()
+	cfg.InitiatorName = "iqn.2026-11.org.example:stranger"
+	_, err = Dial(ctx, cfg)
+	if !errors.As(err, &le) || le.Detail != iscsi.LoginDetailAuthorizationFailure {
+		t.Fatalf("unmapped initiator: %v", err)
+	}
+	// Nobody listening: a connect error, and a cancelled context.
+	cfg = env.config()
+	env.stop()
+	if _, err := Dial(ctx, cfg); err == nil {
+		t.Fatal("Dial to a stopped target succeeded")
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := Dial(cctx, cfg); err == nil {
+		t.Fatal("Dial with a cancelled context succeeded")
+	}
+}
+
+func TestLoginNegotiatesOverrides(t *testing.T) {
+	env := sessStart(t, target.ServerConfig{HeaderDigests: true, DataDigests: true})
+	cfg := env.config()
+	cfg.ImmediateData, cfg.InitialR2T = BoolNo, BoolYes
+	// FirstBurstLength is irrelevant with InitialR2T=Yes and ImmediateData=No.
+	cfg.MaxRecvDataSegmentLength, cfg.FirstBurstLength, cfg.MaxBurstLength = 16384, 8192, 65536
+	cfg.HeaderDigest = []string{iscsi.DigestValueCRC32C}
+	cfg.DataDigest = []string{iscsi.DigestValueCRC32C, iscsi.DigestValueNone}
+	s := sessDial(t, cfg)
+	p := s.Params()
+	if p.ImmediateData || !p.InitialR2T || p.InitiatorMaxRecvDSL != 16384 || p.MaxBurstLength != 65536 ||
+		!p.HeaderDigest || !p.DataDigest {
+		t.Fatalf("params %v", p)
+	}
+	// Writes go by R2T only; reads come in 16 KiB Data-In PDUs.
+	buf := sessPattern(64, 3, 200<<10)
+	sessExec(t, s, sessWriteCmd(t, 64, buf))
+	got := make([]byte, len(buf))
+	sessExec(t, s, sessReadCmd(t, 64, got))
+	if string(got) != string(buf) {
+		t.Fatal("data differs")
+	}
+}

@@ -1,0 +1,328 @@
+package initiator
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/lunarsan/lunar/scsi"
+)
+
+// DiskInfo describes one logical unit found by Rescan.
+type DiskInfo struct {
+	// LUN is the LUN number.
+	LUN uint64 `json:"lun"`
+	// WWN is the unit's name from the Device Identification VPD page
+	// (see Disk.WWN); empty when the page names none.
+	WWN string `json:"wwn,omitempty"`
+	// Serial is the unit serial number (VPD page 80h).
+	Serial string `json:"serial,omitempty"`
+	// Vendor, Product and Revision are the INQUIRY identification
+	// strings, without their padding.
+	Vendor   string `json:"vendor"`   // T10 VENDOR IDENTIFICATION
+	Product  string `json:"product"`  // PRODUCT IDENTIFICATION
+	Revision string `json:"revision"` // PRODUCT REVISION LEVEL
+	// Size is the capacity in bytes; zero for a unit that is not a
+	// direct-access block device or whose capacity could not be read.
+	Size int64 `json:"size"`
+	// BlockSize is the logical block length in bytes (zero as Size).
+	BlockSize int `json:"block_size"`
+	// DeviceType is the PERIPHERAL DEVICE TYPE (scsi.InquiryDevice*).
+	DeviceType uint8 `json:"device_type"`
+}
+
+// IsDisk reports whether the unit is a direct-access block device.
+func (i DiskInfo) IsDisk() bool { return i.DeviceType == scsi.InquiryDeviceDirectAccess }
+
+// scanMaxLUNList bounds the REPORT LUNS data Rescan asks for: eight bytes
+// for each of the 16384 LUNs flat space addressing names, and the header.
+const scanMaxLUNList = 8 + 8*(scsi.MaxFlatLUN+1)
+
+// Rescan lists the logical units ex reaches: REPORT LUNS (SPC-4 section
+// 6.33) to LUN 0, then for each LUN INQUIRY, the Unit Serial Number (80h)
+// and Device Identification (83h) VPD pages, and READ CAPACITY(16) for
+// direct-access block devices. LUNs whose peripheral qualifier says no
+// unit is connected, and LUNs that answer INQUIRY with CHECK CONDITION
+// (removed while the scan ran), are left out; the result is in REPORT
+// LUNS order. A transport or context error ends the scan.
+func Rescan(ctx context.Context, ex Executor) ([]DiskInfo, error) {
+	luns, err := scanReportLUNs(ctx, ex)
+	if err != nil {
+		return nil, err
+	}
+	infos := make([]DiskInfo, 0, len(luns))
+	for _, n := range luns {
+		info, err := scanLUN(ctx, ex, n)
+		var se *scsi.SenseError
+		switch {
+		case err == nil:
+			infos = append(infos, info)
+		case errors.Is(err, ErrLUNNotPresent), errors.As(err, &se):
+			// Not there (any more): SPC-4 section 6.33 lets the list
+			// change between REPORT LUNS and the commands that follow.
+		default:
+			return nil, err
+		}
+	}
+	return infos, nil
+}
+
+// scanLUN identifies one LUN and, for a block device, reads its capacity.
+// A capacity the unit cannot report now (NOT READY, say) leaves Size zero.
+func scanLUN(ctx context.Context, ex Executor, lun uint64) (DiskInfo, error) {
+	id, err := scanIdentify(ctx, ex, lun)
+	if err != nil {
+		return DiskInfo{}, err
+	}
+	info := id.info
+	if !info.IsDisk() {
+		return info, nil
+	}
+	blocks, bs, err := scanCapacity(ctx, ex, lun)
+	var se *scsi.SenseError
+	switch {
+	case err == nil:
+		info.Size, info.BlockSize = int64(blocks)*int64(bs), int(bs)
+	case errors.As(err, &se), errors.Is(err, ErrCapacity):
+	default:
+		return DiskInfo{}, err
+	}
+	return info, nil
+}
+
+// scanReportLUNs returns the LUN numbers of REPORT LUNS, asking again
+// with a larger allocation length when the list did not fit. LUN
+// structures that do not map to a LUN number are skipped.
+func scanReportLUNs(ctx context.Context, ex Executor) ([]uint64, error) {
+	alloc := uint32(8 + 8*256)
+	for {
+		cdb, err := (&scsi.ReportLUNs{SelectReport: scsi.SelectReportLogicalUnits, AllocationLength: alloc}).MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		buf := make([]byte, alloc)
+		resp, err := scanExec(ctx, ex, &Command{LUN: 0, CDB: cdb, DataIn: buf})
+		if err != nil {
+			return nil, fmt.Errorf("initiator: REPORT LUNS: %w", err)
+		}
+		var d scsi.ReportLUNsData
+		if err := d.UnmarshalBinary(buf[:min(resp.DataIn, len(buf))]); err != nil {
+			return nil, fmt.Errorf("initiator: REPORT LUNS data: %w", err)
+		}
+		if !d.Complete() {
+			need := uint64(d.ListLength) + 8
+			if need > scanMaxLUNList || need <= uint64(alloc) {
+				return nil, fmt.Errorf("initiator: REPORT LUNS: list of %d bytes with %d bytes received (limit %d)",
+					d.ListLength, resp.DataIn, scanMaxLUNList)
+			}
+			alloc = uint32(need)
+			continue
+		}
+		luns := make([]uint64, 0, len(d.LUNs))
+		for _, l := range d.LUNs {
+			if n, err := l.Number(); err == nil {
+				luns = append(luns, uint64(n))
+			}
+		}
+		return luns, nil
+	}
+}
+
+// scanIdent is what scanIdentify learns about a LUN.
+type scanIdent struct {
+	info  DiskInfo
+	pages scsi.VPDSupportedPages
+}
+
+// scanIdentify sends INQUIRY and reads the Supported VPD Pages, Unit
+// Serial Number and Device Identification pages. A unit that refuses the
+// Supported VPD Pages page is still asked for 80h and 83h, and a refusal
+// of those leaves Serial or WWN empty.
+func scanIdentify(ctx context.Context, ex Executor, lun uint64) (scanIdent, error) {
+	var id scanIdent
+	b, err := scanInquiry(ctx, ex, lun, false, 0)
+	if err != nil {
+		return id, fmt.Errorf("initiator: LUN %d INQUIRY: %w", lun, err)
+	}
+	var inq scsi.InquiryData
+	if err := inq.UnmarshalBinary(b); err != nil {
+		return id, fmt.Errorf("initiator: LUN %d INQUIRY data: %w", lun, err)
+	}
+	if inq.PeripheralQualifier != scsi.InquiryQualifierConnected {
+		return id, fmt.Errorf("%w: LUN %d peripheral qualifier %d", ErrLUNNotPresent, lun, inq.PeripheralQualifier)
+	}
+	id.info = DiskInfo{
+		LUN:        lun,
+		Vendor:     inq.VendorID,
+		Product:    inq.ProductID,
+		Revision:   inq.ProductRev,
+		DeviceType: inq.DeviceType,
+	}
+	b, err = scanVPD(ctx, ex, lun, scsi.VPDPageSupported)
+	var se *scsi.SenseError
+	switch {
+	case err == nil:
+		if err := id.pages.UnmarshalBinary(b); err != nil {
+			return id, fmt.Errorf("initiator: LUN %d Supported VPD Pages: %w", lun, err)
+		}
+	case errors.As(err, &se):
+		id.pages.Pages = []scsi.VPDPageCode{scsi.VPDPageUnitSerial, scsi.VPDPageDeviceID}
+	default:
+		return id, fmt.Errorf("initiator: LUN %d Supported VPD Pages: %w", lun, err)
+	}
+	if id.pages.Supports(scsi.VPDPageUnitSerial) {
+		b, err := scanVPD(ctx, ex, lun, scsi.VPDPageUnitSerial)
+		switch {
+		case err == nil:
+			var p scsi.VPDUnitSerialNumber
+			if err := p.UnmarshalBinary(b); err != nil {
+				return id, fmt.Errorf("initiator: LUN %d Unit Serial Number: %w", lun, err)
+			}
+			id.info.Serial = p.Serial
+		case !errors.As(err, &se):
+			return id, fmt.Errorf("initiator: LUN %d Unit Serial Number: %w", lun, err)
+		}
+	}
+	if id.pages.Supports(scsi.VPDPageDeviceID) {
+		b, err := scanVPD(ctx, ex, lun, scsi.VPDPageDeviceID)
+		switch {
+		case err == nil:
+			var p scsi.VPDDeviceIdentification
+			if err := p.UnmarshalBinary(b); err != nil {
+				return id, fmt.Errorf("initiator: LUN %d Device Identification: %w", lun, err)
+			}
+			id.info.WWN = scanWWN(&p)
+		case !errors.As(err, &se):
+			return id, fmt.Errorf("initiator: LUN %d Device Identification: %w", lun, err)
+		}
+	}
+	return id, nil
+}
+
+// scanWWN names a logical unit from its Device Identification page the
+// way Linux's wwid does: its NAA designator, else its EUI-64 designator,
+// else its T10 vendor ID designator; empty when it has none.
+func scanWWN(p *scsi.VPDDeviceIdentification) string {
+	if w, ok := p.WWN(); ok {
+		return w
+	}
+	if d, ok := p.Find(scsi.VPDAssocLU, scsi.VPDDesigEUI64); ok && len(d.Designator) > 0 {
+		return "eui." + hex.EncodeToString(d.Designator)
+	}
+	if d, ok := p.Find(scsi.VPDAssocLU, scsi.VPDDesigT10VendorID); ok && len(d.Designator) > 0 {
+		return "t10." + strings.Join(strings.Fields(string(d.Designator)), " ")
+	}
+	return ""
+}
+
+// scanInquiry sends INQUIRY (SPC-4 section 6.6) for standard data or a VPD
+// page and returns the bytes received, asking again with the length the
+// page announces when it did not fit.
+func scanInquiry(ctx context.Context, ex Executor, lun uint64, evpd bool, page scsi.VPDPageCode) ([]byte, error) {
+	alloc := 255
+	for {
+		cdb, err := (&scsi.Inquiry{EVPD: evpd, PageCode: uint8(page), AllocationLength: uint16(alloc)}).MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		buf := make([]byte, alloc)
+		resp, err := scanExec(ctx, ex, &Command{LUN: lun, CDB: cdb, DataIn: buf})
+		if err != nil {
+			return nil, err
+		}
+		b := buf[:min(resp.DataIn, len(buf))]
+		var need int
+		switch {
+		case !evpd && len(b) >= 5:
+			// Standard data: ADDITIONAL LENGTH (n-4) in byte 4.
+			need = int(b[4]) + 5
+		case evpd && len(b) >= scsi.VPDHeaderLength:
+			// VPD page: PAGE LENGTH (n-3) in bytes 2-3.
+			need = int(binary.BigEndian.Uint16(b[2:4])) + scsi.VPDHeaderLength
+		}
+		if need <= alloc || alloc == 0xffff || !evpd {
+			// Standard INQUIRY data beyond 255 bytes is vendor specific;
+			// what arrived is enough.
+			return b, nil
+		}
+		alloc = min(need, 0xffff)
+	}
+}
+
+// scanVPD returns a VPD page of lun.
+func scanVPD(ctx context.Context, ex Executor, lun uint64, page scsi.VPDPageCode) ([]byte, error) {
+	b, err := scanInquiry(ctx, ex, lun, true, page)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) < scsi.VPDHeaderLength || scsi.VPDPageCode(b[1]) != page {
+		return nil, fmt.Errorf("%w: VPD page %s: %d bytes, page code %#02x", scsi.ErrTruncated, page, len(b), firstByte(b[min(1, len(b)):]))
+	}
+	return b, nil
+}
+
+// firstByte returns b[0], or zero for an empty b.
+func firstByte(b []byte) byte {
+	if len(b) == 0 {
+		return 0
+	}
+	return b[0]
+}
+
+// scanCapacity reads the capacity with READ CAPACITY(16) (SBC-3 section
+// 5.16), or with READ CAPACITY(10) (section 5.15) when the unit refuses
+// the 16-byte command as ILLEGAL REQUEST.
+func scanCapacity(ctx context.Context, ex Executor, lun uint64) (blocks uint64, blockSize uint32, err error) {
+	cdb, err := (&scsi.ReadCapacity16{AllocationLength: scsi.ReadCapacity16DataLength}).MarshalBinary()
+	if err != nil {
+		return 0, 0, err
+	}
+	buf := make([]byte, scsi.ReadCapacity16DataLength)
+	resp, err := scanExec(ctx, ex, &Command{LUN: lun, CDB: cdb, DataIn: buf})
+	switch {
+	case err == nil:
+		var d scsi.ReadCapacity16Data
+		if err := d.UnmarshalBinary(buf[:min(resp.DataIn, len(buf))]); err != nil {
+			return 0, 0, fmt.Errorf("initiator: LUN %d READ CAPACITY(16) data: %w", lun, err)
+		}
+		blocks, blockSize = d.Blocks(), d.BlockLength
+	case scsi.IsIllegalRequest(err):
+		cdb, err := (&scsi.ReadCapacity10{}).MarshalBinary()
+		if err != nil {
+			return 0, 0, err
+		}
+		resp, err := scanExec(ctx, ex, &Command{LUN: lun, CDB: cdb, DataIn: buf[:scsi.ReadCapacity10DataLength]})
+		if err != nil {
+			return 0, 0, fmt.Errorf("initiator: LUN %d READ CAPACITY(10): %w", lun, err)
+		}
+		var d scsi.ReadCapacity10Data
+		if err := d.UnmarshalBinary(buf[:min(resp.DataIn, scsi.ReadCapacity10DataLength)]); err != nil {
+			return 0, 0, fmt.Errorf("initiator: LUN %d READ CAPACITY(10) data: %w", lun, err)
+		}
+		if d.NeedsReadCapacity16() {
+			return 0, 0, fmt.Errorf("%w: LUN %d: READ CAPACITY(10) says the capacity needs READ CAPACITY(16), which was refused", ErrCapacity, lun)
+		}
+		blocks, blockSize = d.LastLBA+1, d.BlockLength
+	default:
+		return 0, 0, fmt.Errorf("initiator: LUN %d READ CAPACITY(16): %w", lun, err)
+	}
+	if blockSize == 0 || blocks > uint64(1<<63-1)/uint64(blockSize) {
+		return 0, 0, fmt.Errorf("%w: LUN %d: %d blocks of %d bytes", ErrCapacity, lun, blocks, blockSize)
+	}
+	return blocks, blockSize, nil
+}
+
+// scanExec runs cmd, sending it again when a unit attention condition
+// terminated it (up to diskUARetries times): such a command was not
+// executed (SAM-5 section 5.14), and each attempt clears one condition.
+func scanExec(ctx context.Context, ex Executor, cmd *Command) (Response, error) {
+	for i := 0; ; i++ {
+		resp, err := ex.Execute(ctx, cmd)
+		if err == nil || i == diskUARetries || ctx.Err() != nil || !scsi.IsUnitAttention(err) {
+			return resp, err
+		}
+	}
+}

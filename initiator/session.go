@@ -1,0 +1,559 @@
+package initiator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/lunarsan/lunar/iscsi"
+	"github.com/lunarsan/lunar/scsi"
+	"github.com/rs/zerolog"
+)
+
+// Session errors; match them with errors.Is.
+var (
+	// ErrSessionFailed means the session lost its connection and could
+	// not log in again within its reconnect budget: every pending and
+	// later command fails with it at once.
+	ErrSessionFailed = errors.New("initiator: session failed")
+	// ErrSessionClosed means the session was closed or logged out.
+	ErrSessionClosed = errors.New("initiator: session closed")
+	// ErrConfig means a Config is not valid.
+	ErrConfig = errors.New("initiator: invalid configuration")
+	// ErrProtocol means the target broke the protocol: a malformed or
+	// unexpected PDU, a field that contradicts the exchange, data outside
+	// the command's buffer.
+	ErrProtocol = errors.New("initiator: target protocol error")
+	// ErrCommand means a Command cannot be sent as it is.
+	ErrCommand = errors.New("initiator: invalid command")
+	// ErrTaskAborted means the target aborted the command (a LUN or
+	// target reset, or the target's own decision).
+	ErrTaskAborted = errors.New("initiator: task aborted")
+	// ErrTargetFailure means the target answered "Target Failure" or a
+	// vendor-specific iSCSI response instead of a SCSI status.
+	ErrTargetFailure = errors.New("initiator: target failure")
+	// ErrConnectionLost means the connection failed under a task that
+	// could not be retried.
+	ErrConnectionLost = errors.New("initiator: connection lost")
+	// ErrKeepalive means the target did not answer a NOP-Out ping in time.
+	ErrKeepalive = errors.New("initiator: keepalive timeout")
+)
+
+// eventBuffer is the capacity of a session's event channel.
+const eventBuffer = 64
+
+// uaRetries is how often a command is re-issued after an informational
+// unit attention.
+const uaRetries = 3
+
+// Session is a logged-in iSCSI session with one connection: it runs SCSI
+// commands from many goroutines at once within the target's command
+// window, and logs in again after a connection loss. It implements
+// Executor.
+type Session struct {
+	cfg Config
+	log zerolog.Logger
+
+	sem    chan struct{} // one token per command in flight (QueueDepth)
+	events chan Event
+
+	evMu      sync.Mutex
+	evClosed  bool
+	evDropped atomic.Uint64
+
+	ctx    context.Context // ends at Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu         sync.Mutex
+	state      State
+	failErr    error
+	loggingOut bool
+	conn       *sessConn
+	params     iscsi.SessionParams
+	tsih       uint16
+	cmdSN      uint32
+	expCmdSN   uint32
+	maxCmdSN   uint32
+	slots      []*sessTask
+	free       []uint16
+	waiters    []*sessTask
+	pingSeq    uint32
+}
+
+// Dial connects to cfg.Portal, logs in to cfg.TargetName and returns the
+// session in the Full Feature Phase. A login the target refuses fails with
+// a *iscsi.LoginError (a Reject with a *iscsi.RejectError); ctx bounds the
+// connect and login only.
+func Dial(ctx context.Context, cfg Config) (*Session, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(true); err != nil {
+		return nil, err
+	}
+	lr, err := loginDial(ctx, &cfg, iscsi.SessionNormal)
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		sem:    make(chan struct{}, cfg.QueueDepth),
+		events: make(chan Event, eventBuffer),
+		state:  StateLoggedIn,
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	n := 2*cfg.QueueDepth + 8
+	s.slots = make([]*sessTask, n)
+	s.free = make([]uint16, 0, n)
+	s.waiters = make([]*sessTask, 0, n)
+	for i := n - 1; i >= 0; i-- {
+		s.slots[i] = &sessTask{slot: uint16(i), done: make(chan struct{}, 1), wake: make(chan struct{}, 1)}
+		s.free = append(s.free, uint16(i))
+	}
+	s.mu.Lock()
+	s.installLocked(lr)
+	s.mu.Unlock()
+	s.log.Debug().Str("target", cfg.TargetName).Uint16("tsih", lr.tsih).Msg("logged in")
+	return s, nil
+}
+
+// installLocked makes lr the session's connection and starts its
+// goroutines.
+func (s *Session) installLocked(lr *loginResult) {
+	s.params = lr.params
+	s.tsih = lr.tsih
+	s.cmdSN, s.expCmdSN, s.maxCmdSN = lr.expCmdSN, lr.expCmdSN, lr.maxCmdSN
+	c := newSessConn(s, lr)
+	s.conn = c
+	s.wg.Add(1)
+	go c.run()
+}
+
+// Events returns the session's event channel: unit attentions,
+// asynchronous messages and state changes. It is buffered; the session
+// never blocks on it: when it is full the oldest event is dropped and
+// counted (DroppedEvents). It is closed by Close.
+func (s *Session) Events() <-chan Event { return s.events }
+
+// DroppedEvents returns how many events were dropped because the event
+// channel was full.
+func (s *Session) DroppedEvents() uint64 { return s.evDropped.Load() }
+
+// State returns the session's state.
+func (s *Session) State() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state
+}
+
+// Params returns the parameters negotiated by the current (or last)
+// login.
+func (s *Session) Params() iscsi.SessionParams {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.params
+}
+
+// ISID returns the session's ISID.
+func (s *Session) ISID() iscsi.ISID { return s.cfg.ISID }
+
+// emit sends ev on the event channel without blocking, dropping the
+// oldest event when the channel is full.
+func (s *Session) emit(ev Event) {
+	s.evMu.Lock()
+	defer s.evMu.Unlock()
+	if s.evClosed {
+		return
+	}
+	select {
+	case s.events <- ev:
+		return
+	default:
+	}
+	select {
+	case <-s.events:
+		s.evDropped.Add(1)
+	default:
+	}
+	select {
+	case s.events <- ev:
+	default:
+		s.evDropped.Add(1)
+	}
+}
+
+// setStateLocked changes the state and reports it.
+func (s *Session) setStateLocked(st State) {
+	if s.state == st {
+		return
+	}
+	s.state = st
+	s.emit(Event{Kind: EventState, State: st})
+}
+
+// stoppedErrLocked returns the error for a session that runs no commands,
+// or nil.
+func (s *Session) stoppedErrLocked() error {
+	switch s.state {
+	case StateFailed:
+		return s.failErr
+	case StateClosed:
+		return ErrSessionClosed
+	}
+	if s.loggingOut {
+		return ErrSessionClosed
+	}
+	return nil
+}
+
+// allocLocked takes a free slot.
+func (s *Session) allocLocked(kind sessTaskKind) (*sessTask, error) {
+	if err := s.stoppedErrLocked(); err != nil {
+		return nil, err
+	}
+	if len(s.free) == 0 {
+		return nil, fmt.Errorf("%w: no free task tag", ErrCommand)
+	}
+	i := s.free[len(s.free)-1]
+	s.free = s.free[:len(s.free)-1]
+	t := s.slots[i]
+	t.reset(kind)
+	return t, nil
+}
+
+// releaseLocked returns t's slot.
+func (s *Session) releaseLocked(t *sessTask) {
+	if t.state == sessTaskFree {
+		return
+	}
+	s.unwaitLocked(t)
+	t.state = sessTaskFree
+	t.cmd, t.conn = nil, nil
+	s.free = append(s.free, t.slot)
+}
+
+// lookupLocked returns the task that owns itt, or nil.
+func (s *Session) lookupLocked(itt uint32) *sessTask {
+	i := int(itt & 0xffff)
+	if itt>>31 != 0 || i >= len(s.slots) {
+		return nil
+	}
+	t := s.slots[i]
+	if t.itt != itt || t.state == sessTaskFree {
+		return nil
+	}
+	return t
+}
+
+// finishLocked ends t with a result. done is signalled once the writer
+// holds no PDU referring to t's buffers; orphans are released instead.
+func (s *Session) finishLocked(t *sessTask, resp Response, err error) {
+	if t.state == sessTaskDone || t.state == sessTaskFree {
+		return
+	}
+	s.unwaitLocked(t)
+	t.state = sessTaskDone
+	t.finished = true
+	t.resp, t.err = resp, err
+	t.conn = nil
+	s.doneIfIdleLocked(t)
+}
+
+// doneIfIdleLocked signals (or releases) a finished task once no queued
+// PDU refers to it.
+func (s *Session) doneIfIdleLocked(t *sessTask) {
+	if !t.finished || t.pendingOut > 0 {
+		return
+	}
+	if t.orphan {
+		s.releaseLocked(t)
+		return
+	}
+	signal(t.done)
+}
+
+// waitLocked puts t among the tasks waiting for the window or a login.
+func (s *Session) waitLocked(t *sessTask) {
+	t.state = sessTaskWaiting
+	t.conn = nil
+	if !t.waiting {
+		t.waiting = true
+		s.waiters = append(s.waiters, t)
+	}
+}
+
+// unwaitLocked removes t from the waiters.
+func (s *Session) unwaitLocked(t *sessTask) {
+	if !t.waiting {
+		return
+	}
+	t.waiting = false
+	for i, w := range s.waiters {
+		if w == t {
+			copy(s.waiters[i:], s.waiters[i+1:])
+			s.waiters[len(s.waiters)-1] = nil
+			s.waiters = s.waiters[:len(s.waiters)-1]
+			return
+		}
+	}
+}
+
+// wakeWaitersLocked lets every waiting task try again.
+func (s *Session) wakeWaitersLocked() {
+	for _, w := range s.waiters {
+		w.waiting = false
+		signal(w.wake)
+	}
+	clear(s.waiters)
+	s.waiters = s.waiters[:0]
+}
+
+// windowOpenLocked reports whether a non-immediate command may be sent
+// now. RFC 7143 section 4.2.2.1: the initiator sends only commands whose
+// CmdSN lies in ExpCmdSN..MaxCmdSN.
+func (s *Session) windowOpenLocked() bool {
+	return s.state == StateLoggedIn && !s.loggingOut && s.conn != nil &&
+		iscsi.SNInWindow(s.cmdSN, s.expCmdSN, s.maxCmdSN)
+}
+
+// updateWindowLocked takes ExpCmdSN and MaxCmdSN from a response of c.
+func (s *Session) updateWindowLocked(c *sessConn, exp, max uint32) {
+	if c != s.conn {
+		return
+	}
+	// RFC 7143 section 4.2.2.1: "If the PDU MaxCmdSN is less than the PDU
+	// ExpCmdSN-1 (in serial arithmetic sense), they are both ignored."
+	if !iscsi.SNWindowValid(exp, max) {
+		return
+	}
+	if iscsi.SNGreater(exp, s.expCmdSN) {
+		s.expCmdSN = exp
+	}
+	if iscsi.SNGreater(max, s.maxCmdSN) {
+		s.maxCmdSN = max
+		if len(s.waiters) > 0 {
+			s.wakeWaitersLocked()
+		}
+	}
+}
+
+// sendCmdLocked puts t on the connection if the window allows, or makes
+// it wait.
+func (s *Session) sendCmdLocked(t *sessTask) {
+	if !s.windowOpenLocked() {
+		s.waitLocked(t)
+		return
+	}
+	s.unwaitLocked(t)
+	t.cmdSN = s.cmdSN
+	s.cmdSN++
+	t.state = sessTaskSent
+	t.conn = s.conn
+	t.restart()
+	if err := s.conn.queueCommandLocked(t); err != nil {
+		s.finishLocked(t, Response{}, err)
+	}
+}
+
+// Execute runs cmd on the session; see Executor. Commands wait while the
+// session reconnects. A unit attention is reported on Events; the
+// informational ones (power on or reset 29/xx, parameters changed 2A/00,
+// 2A/01 and 2A/09, inquiry data or reported LUNs changed 3F/03 and 3F/0E)
+// make Execute re-issue the command, up to three times, as does a TASK
+// ABORTED status.
+func (s *Session) Execute(ctx context.Context, cmd *Command) (Response, error) {
+	if cmd == nil || len(cmd.CDB) == 0 {
+		return Response{}, fmt.Errorf("%w: no CDB", ErrCommand)
+	}
+	if len(cmd.DataIn) > 0 && len(cmd.DataOut) > 0 {
+		return Response{}, fmt.Errorf("%w: bidirectional commands are not supported", ErrCommand)
+	}
+	if cmd.LUN > 0xffff {
+		return Response{}, fmt.Errorf("%w: LUN %d above 65535", ErrCommand, cmd.LUN)
+	}
+	if uint64(len(cmd.DataIn)) > 0xffffffff || uint64(len(cmd.DataOut)) > 0xffffffff {
+		return Response{}, fmt.Errorf("%w: transfer length above 2^32-1", ErrCommand)
+	}
+	if err := ctx.Err(); err != nil {
+		return Response{}, err
+	}
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return Response{}, ctx.Err()
+	}
+	defer func() { <-s.sem }()
+	lun := scsi.EncodeLUN(uint16(cmd.LUN))
+	for attempt := 0; ; attempt++ {
+		resp, err := s.run(ctx, cmd, lun)
+		if resp.Status == scsi.StatusTaskAborted && attempt < uaRetries && ctx.Err() == nil {
+			// Another nexus or the target's shutdown aborted the task;
+			// it did not run to completion and may run again.
+			continue
+		}
+		var se *scsi.SenseError
+		if err == nil || !errors.As(err, &se) || se.Key != scsi.SenseKeyUnitAttention {
+			return resp, err
+		}
+		s.emit(Event{Kind: EventUnitAttention, LUN: cmd.LUN, Sense: se.Code()})
+		if !uaInformational(se.Code()) || attempt >= uaRetries {
+			return resp, err
+		}
+	}
+}
+
+// uaInformational reports whether a unit attention only informs: the
+// command did not run and may be sent again as it is.
+func uaInformational(c scsi.SenseCode) bool {
+	switch {
+	case c.ASC() == 0x29: // power on, reset or bus device reset occurred
+		return true
+	case c == scsi.SenseParametersChanged, c == scsi.SenseModeParametersChanged,
+		c == scsi.SenseCapacityDataHasChanged, c == scsi.SenseInquiryDataHasChanged,
+		c == scsi.SenseReportedLUNsDataHasChanged:
+		return true
+	}
+	return false
+}
+
+// run issues cmd once and waits for its end.
+func (s *Session) run(ctx context.Context, cmd *Command, lun scsi.LUN) (Response, error) {
+	s.mu.Lock()
+	t, err := s.allocLocked(sessKindCmd)
+	if err != nil {
+		s.mu.Unlock()
+		return Response{}, err
+	}
+	t.cmd, t.lun, t.lunNum = cmd, lun, cmd.LUN
+	s.sendCmdLocked(t)
+	s.mu.Unlock()
+	for {
+		select {
+		case <-t.done:
+			return s.collect(t, nil)
+		case <-t.wake:
+			s.mu.Lock()
+			if t.state == sessTaskWaiting {
+				if err := s.stoppedErrLocked(); err != nil {
+					s.finishLocked(t, Response{}, err)
+				} else {
+					s.sendCmdLocked(t)
+				}
+			}
+			s.mu.Unlock()
+		case <-ctx.Done():
+			s.mu.Lock()
+			switch t.state {
+			case sessTaskWaiting:
+				// Never sent on a live connection: nothing to abort.
+				s.releaseLocked(t)
+				s.mu.Unlock()
+				return Response{}, ctx.Err()
+			case sessTaskSent:
+				if !t.aborting {
+					t.aborting = true
+					s.abortLocked(t)
+				}
+			}
+			s.mu.Unlock()
+			// The task keeps its ITT and CmdSN until its status or the
+			// ABORT TASK response arrives, or the connection ends.
+			<-t.done
+			return s.collect(t, ctx.Err())
+		}
+	}
+}
+
+// collect takes a finished task's result and releases it.
+func (s *Session) collect(t *sessTask, override error) (Response, error) {
+	s.mu.Lock()
+	resp, err := t.resp, t.err
+	s.releaseLocked(t)
+	s.mu.Unlock()
+	if override != nil {
+		return Response{}, override
+	}
+	return resp, err
+}
+
+// Logout logs the session out (reason "close the session") and closes
+// it. The session is closed when Logout returns, whatever the target
+// answered.
+func (s *Session) Logout(ctx context.Context) error {
+	s.mu.Lock()
+	if s.state != StateLoggedIn || s.loggingOut || s.conn == nil {
+		err := s.stoppedErrLocked()
+		if err == nil {
+			err = fmt.Errorf("%w: session is %v", ErrSessionClosed, s.state)
+		}
+		s.mu.Unlock()
+		s.Close()
+		return err
+	}
+	t, err := s.allocLocked(sessKindLogout)
+	if err != nil {
+		s.mu.Unlock()
+		s.Close()
+		return err
+	}
+	s.loggingOut = true
+	t.state = sessTaskSent
+	t.conn = s.conn
+	p := iscsi.LogoutRequest{Immediate: true, Reason: iscsi.CloseSession, ITT: t.itt, CmdSN: s.cmdSN}
+	if err := s.conn.queuePDULocked(&p, nil); err != nil {
+		s.finishLocked(t, Response{}, err)
+	}
+	s.mu.Unlock()
+	select {
+	case <-t.done:
+		s.mu.Lock()
+		err = t.err
+		s.releaseLocked(t)
+		s.mu.Unlock()
+	case <-ctx.Done():
+		s.mu.Lock()
+		t.orphan = true
+		s.doneIfIdleLocked(t)
+		s.mu.Unlock()
+		err = ctx.Err()
+	}
+	if cerr := s.Close(); err == nil && cerr != nil && !errors.Is(cerr, ErrSessionClosed) {
+		err = cerr
+	}
+	return err
+}
+
+// Close ends the session without logging out: it closes the connection,
+// stops reconnecting, fails every pending command with ErrSessionClosed
+// and closes the event channel. It never blocks on the network: closing
+// the socket unblocks every goroutine of the session.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	// The state may already be closed (the reader sets it when a logout
+	// completes), but the rest of Close must still run: the event
+	// channel is closed only here.
+	if s.state != StateClosed {
+		s.setStateLocked(StateClosed)
+	}
+	c := s.conn
+	for _, t := range s.slots {
+		if t.state == sessTaskWaiting {
+			s.finishLocked(t, Response{}, ErrSessionClosed)
+		}
+	}
+	s.mu.Unlock()
+	s.cancel()
+	if c != nil {
+		c.fail(ErrSessionClosed)
+	}
+	s.wg.Wait()
+	s.evMu.Lock()
+	if !s.evClosed {
+		s.evClosed = true
+		close(s.events)
+	}
+	s.evMu.Unlock()
+	return nil
+}
