@@ -62,8 +62,8 @@ trap 'rm -rf "$capture_dir"' EXIT
 bash scripts/capture-golden.sh "$capture_dir" >"$capture_dir.log" 2>&1 || { cat "$capture_dir.log"; exit 1; }
 LUNAR_GOLDEN_DIR="$capture_dir" go test -count=1 -run 'Golden' -v ./iscsi/ | grep -E '^(=== RUN|--- |ok|FAIL|PASS)'
 
-step "interop: lunar's target against libiscsi's tools (go test -tags interop)"
-go test -count=1 -tags interop -run Interop -v ./target/ | grep -E '^(=== RUN|--- |ok|FAIL|PASS)'
+step "interop: lunar's target against libiscsi's tools, lunar's initiator against tgtd (go test -tags interop)"
+go test -count=1 -tags interop -run Interop -v ./target/ ./initiator/ | grep -E '^(=== RUN|--- |ok|FAIL|PASS)'
 
 step "conformance: libiscsi's iscsi-test-cu against lunar target serve"
 bash scripts/conformance.sh
