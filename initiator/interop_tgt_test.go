@@ -156,6 +156,28 @@ func TestInteropTgt(t *testing.T) {
 			t.Fatalf("LBA %d: data differs", lba)
 		}
 	}
+	// REPORT LUNS, INQUIRY and VPD through the disk layer: tgtd's LUN 0
+	// is its controller (not a disk), LUN 1 the disk with a WWN.
+	infos, err := Rescan(ctx, s)
+	if err != nil {
+		t.Fatalf("Rescan: %v", err)
+	}
+	var disk *DiskInfo
+	for i := range infos {
+		if infos[i].LUN == 1 {
+			disk = &infos[i]
+		}
+	}
+	if disk == nil || !disk.IsDisk() || disk.Size != sessTestSize || disk.WWN == "" {
+		t.Fatalf("Rescan found %+v, want LUN 1 as a %d-byte disk with a WWN", infos, sessTestSize)
+	}
+	d, err := OpenDisk(ctx, s, 1)
+	if err != nil {
+		t.Fatalf("OpenDisk: %v", err)
+	}
+	if d.WWN() != disk.WWN || d.Size() != sessTestSize {
+		t.Fatalf("OpenDisk: WWN %q size %d, Rescan said %q %d", d.WWN(), d.Size(), disk.WWN, disk.Size)
+	}
 	if err := s.LUNReset(ctx, 1); err != nil {
 		t.Fatalf("LUNReset: %v", err)
 	}
