@@ -393,8 +393,13 @@ func (s *Session) Execute(ctx context.Context, cmd *Command) (Response, error) {
 			// it did not run to completion and may run again.
 			continue
 		}
+		if err == nil {
+			return resp, nil
+		}
+		// Declared after the success return: errors.As makes it escape,
+		// and the GOOD path must not allocate.
 		var se *scsi.SenseError
-		if err == nil || !errors.As(err, &se) || se.Key != scsi.SenseKeyUnitAttention {
+		if !errors.As(err, &se) || se.Key != scsi.SenseKeyUnitAttention {
 			return resp, err
 		}
 		s.emit(Event{Kind: EventUnitAttention, LUN: cmd.LUN, Sense: se.Code()})
