@@ -39,7 +39,8 @@ func newRootCommand(out, errOut io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "console", "log format: json or console")
 	root.AddCommand(newVersionCommand())
-	root.AddCommand(newTargetCommand(&logger, nil), newLUNCommand(), newIGroupCommand(), newSessionCommand(), newCHAPCommand())
+	root.AddCommand(newTargetCommand(&logger, nil), newLUNCommand(), newIGroupCommand(), newSessionCommand(), newCHAPCommand(),
+		newInitiatorCommand())
 	return root
 }
 

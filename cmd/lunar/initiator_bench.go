@@ -1,0 +1,371 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lunarsan/lunar/initiator"
+	"github.com/lunarsan/lunar/scsi"
+)
+
+// benchOpts are the flags of "initiator bench".
+type benchOpts struct {
+	target      string
+	lun         uint64
+	rw          string
+	readPct     int
+	bs          string
+	qd          int
+	duration    time.Duration
+	loginCycles int
+}
+
+// benchRow is one line of the bench summary.
+type benchRow struct {
+	Kind      string  `json:"kind"`
+	BlockSize int64   `json:"block_size,omitempty"`
+	QD        int     `json:"qd,omitempty"`
+	Seconds   float64 `json:"seconds"`
+	Ops       int64   `json:"ops"`
+	IOPS      float64 `json:"iops"`
+	MiBps     float64 `json:"mib_per_s"`
+	MeanUS    float64 `json:"mean_us"`
+	P50US     float64 `json:"p50_us"`
+	P99US     float64 `json:"p99_us"`
+	Errors    int64   `json:"errors"`
+}
+
+func newInitiatorBench(f *initiatorFlags) *cobra.Command {
+	var o benchOpts
+	cmd := &cobra.Command{
+		Use:   "bench PORTAL --target IQN --lun N [--rw read|write|randread|randwrite|mix] [--bs 4K] [--qd 32] [--duration 10s] [--login-cycles N]",
+		Short: "Measure IOPS, throughput and latency of a LUN, or the time of login+logout cycles",
+		Long: "Measure a LUN: --qd goroutines issue commands of --bs bytes over one session for --duration,\n" +
+			"then a summary table shows IOPS, MiB/s and mean, p50 and p99 latency. A progress line is shown\n" +
+			"while it runs when standard output is a terminal. WRITE TESTS OVERWRITE THE LUN'S DATA.\n" +
+			"With --login-cycles N it measures N login+logout cycles instead (no I/O).",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.checkOutput(); err != nil {
+				return err
+			}
+			if o.target == "" {
+				return fmt.Errorf("--target is required: list the targets with lunar initiator discover %s", args[0])
+			}
+			cfg, err := f.config(args[0], o.target)
+			if err != nil {
+				return err
+			}
+			cfg.NOPInterval = -1
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+			defer stop()
+			var row benchRow
+			if o.loginCycles != 0 {
+				if o.loginCycles < 0 {
+					return fmt.Errorf("--login-cycles %d: want a positive count", o.loginCycles)
+				}
+				row, err = benchLogins(ctx, cfg, o.loginCycles)
+				if err != nil {
+					return err
+				}
+				return printBench(f, cmd.OutOrStdout(), []benchRow{row})
+			}
+			rows, err := benchIO(ctx, cmd.OutOrStdout(), cfg, o)
+			if rows != nil {
+				if perr := printBench(f, cmd.OutOrStdout(), rows); perr != nil && err == nil {
+					err = perr
+				}
+			}
+			return err
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.target, "target", "", "target IQN to log in to (required)")
+	fl.Uint64Var(&o.lun, "lun", 0, "LUN number")
+	fl.StringVar(&o.rw, "rw", "randread", "pattern: read, write, randread, randwrite or mix (random, --read-pct reads)")
+	fl.IntVar(&o.readPct, "read-pct", 70, "percentage of reads for --rw mix")
+	fl.StringVar(&o.bs, "bs", "4K", "bytes per command, a multiple of the LUN's block size (K, M units)")
+	fl.IntVar(&o.qd, "qd", 32, "queue depth: commands kept in flight")
+	fl.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run")
+	fl.IntVar(&o.loginCycles, "login-cycles", 0, "measure this many login+logout cycles instead of I/O")
+	return cmd
+}
+
+// benchLogins times n login+logout cycles.
+func benchLogins(ctx context.Context, cfg initiator.Config, n int) (benchRow, error) {
+	lat := make([]int64, 0, n)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		t0 := time.Now()
+		s, err := initiator.Dial(ctx, cfg)
+		if err != nil {
+			return benchRow{}, explainLogin(err, cfg.Portal, cfg.TargetName)
+		}
+		if err := s.Logout(ctx); err != nil {
+			return benchRow{}, fmt.Errorf("logout from %s: %w", cfg.TargetName, err)
+		}
+		lat = append(lat, int64(time.Since(t0)))
+	}
+	row := benchRow{Kind: "login+logout", Seconds: time.Since(start).Seconds(), Ops: int64(n)}
+	row.IOPS = float64(n) / row.Seconds
+	row.MeanUS, row.P50US, row.P99US = latencyStats(lat)
+	return row, nil
+}
+
+// latencyStats returns the mean, median and 99th percentile of lat (in
+// nanoseconds) in microseconds. It sorts lat.
+func latencyStats(lat []int64) (mean, p50, p99 float64) {
+	if len(lat) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(lat)
+	var sum float64
+	for _, v := range lat {
+		sum += float64(v)
+	}
+	pct := func(p float64) float64 {
+		i := int(p * float64(len(lat)-1))
+		return float64(lat[i]) / 1e3
+	}
+	return sum / float64(len(lat)) / 1e3, pct(0.50), pct(0.99)
+}
+
+// benchWorker is one goroutine's share of an I/O benchmark.
+type benchWorker struct {
+	lat    [2][]int64 // read, write latencies in ns
+	errs   int64
+	first  error
+	ops    [2]atomic.Int64
+	bytesN atomic.Int64
+}
+
+// benchIO runs the I/O benchmark and returns its summary rows.
+func benchIO(ctx context.Context, out io.Writer, cfg initiator.Config, o benchOpts) ([]benchRow, error) {
+	random, reads := false, 100
+	switch o.rw {
+	case "read":
+	case "write":
+		reads = 0
+	case "randread":
+		random = true
+	case "randwrite":
+		random, reads = true, 0
+	case "mix":
+		random, reads = true, o.readPct
+		if reads < 0 || reads > 100 {
+			return nil, fmt.Errorf("--read-pct %d: want 0 to 100", reads)
+		}
+	default:
+		return nil, fmt.Errorf("--rw %q: want read, write, randread, randwrite or mix", o.rw)
+	}
+	if o.qd < 1 || o.qd > initiator.MaxQueueDepth {
+		return nil, fmt.Errorf("--qd %d: want 1 to %d", o.qd, initiator.MaxQueueDepth)
+	}
+	if o.duration <= 0 {
+		return nil, fmt.Errorf("--duration %s: want a positive duration such as 10s", o.duration)
+	}
+	bs, err := parseSize(o.bs)
+	if err != nil {
+		return nil, fmt.Errorf("--bs: %w", err)
+	}
+	cfg.QueueDepth = max(o.qd, initiator.DefaultQueueDepth)
+	lctx, cancel := context.WithTimeout(ctx, initiatorTimeout)
+	defer cancel()
+	s, err := initiator.Dial(lctx, cfg)
+	if err != nil {
+		return nil, explainLogin(err, cfg.Portal, cfg.TargetName)
+	}
+	defer s.Logout(context.Background())
+	d, err := initiator.OpenDisk(lctx, s, o.lun)
+	if err != nil {
+		return nil, fmt.Errorf("open LUN %d of %s: %w (list the LUNs with lunar initiator ls %s --target %s)",
+			o.lun, cfg.TargetName, err, cfg.Portal, cfg.TargetName)
+	}
+	blk := int64(d.BlockSize())
+	if bs%blk != 0 {
+		return nil, fmt.Errorf("--bs %s is not a multiple of the LUN's %d-byte blocks", o.bs, blk)
+	}
+	if bs > 16<<20 {
+		return nil, fmt.Errorf("--bs %s: at most 16M", o.bs)
+	}
+	slots := d.Size() / bs // positions of whole commands
+	if slots < 1 {
+		return nil, fmt.Errorf("--bs %s is larger than LUN %d (%d bytes)", o.bs, o.lun, d.Size())
+	}
+
+	var next atomic.Int64 // sequential position, in commands
+	var stopFlag atomic.Bool
+	workers := make([]*benchWorker, o.qd)
+	var wg sync.WaitGroup
+	start := time.Now()
+	deadline := start.Add(o.duration)
+	for i := range workers {
+		w := &benchWorker{}
+		workers[i] = w
+		wg.Add(1)
+		go func(seed uint64) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(seed, 0x6c756e6172))
+			buf := make([]byte, bs)
+			for j := range buf {
+				buf[j] = byte(j*7 + int(seed))
+			}
+			cdb := make([]byte, 0, 16)
+			blocks := uint32(bs / blk)
+			var c initiator.Command
+			for !stopFlag.Load() {
+				if time.Now().After(deadline) {
+					stopFlag.Store(true)
+					break
+				}
+				var pos int64
+				if random {
+					pos = rng.Int64N(slots)
+				} else {
+					pos = next.Add(1) - 1
+					pos %= slots
+				}
+				lba := uint64(pos * bs / blk)
+				kind := 0
+				if reads < 100 && (reads == 0 || rng.IntN(100) >= reads) {
+					kind = 1
+				}
+				c = initiator.Command{LUN: o.lun}
+				if kind == 0 {
+					r := scsi.Read{LBA: lba, Blocks: blocks}
+					c.CDB, _ = r.AppendBinary(cdb[:0])
+					c.DataIn = buf
+				} else {
+					wr := scsi.Write{LBA: lba, Blocks: blocks}
+					c.CDB, _ = wr.AppendBinary(cdb[:0])
+					c.DataOut = buf
+				}
+				t0 := time.Now()
+				_, err := s.Execute(ctx, &c)
+				el := time.Since(t0)
+				if err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					w.errs++
+					if w.first == nil {
+						w.first = err
+					}
+					if errors.Is(err, initiator.ErrSessionFailed) || errors.Is(err, initiator.ErrSessionClosed) {
+						stopFlag.Store(true)
+						return
+					}
+					continue
+				}
+				w.lat[kind] = append(w.lat[kind], int64(el))
+				w.ops[kind].Add(1)
+				w.bytesN.Add(bs)
+			}
+		}(uint64(i) + 1)
+	}
+
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	if isTerminal(out) {
+		benchProgress(out, done, start, workers)
+	} else {
+		<-done
+	}
+	elapsed := time.Since(start).Seconds()
+
+	var all [2][]int64
+	var errs int64
+	var first error
+	for _, w := range workers {
+		all[0] = append(all[0], w.lat[0]...)
+		all[1] = append(all[1], w.lat[1]...)
+		errs += w.errs
+		if first == nil {
+			first = w.first
+		}
+	}
+	mk := func(kind string, lat []int64, errs int64) benchRow {
+		r := benchRow{Kind: kind, BlockSize: bs, QD: o.qd, Seconds: elapsed, Ops: int64(len(lat)), Errors: errs}
+		r.IOPS = float64(r.Ops) / elapsed
+		r.MiBps = r.IOPS * float64(bs) / (1 << 20)
+		r.MeanUS, r.P50US, r.P99US = latencyStats(lat)
+		return r
+	}
+	var rows []benchRow
+	switch {
+	case reads == 100:
+		rows = append(rows, mk(o.rw, all[0], errs))
+	case reads == 0:
+		rows = append(rows, mk(o.rw, all[1], errs))
+	default:
+		rows = append(rows, mk("mix read", all[0], 0), mk("mix write", all[1], 0),
+			mk("mix all", append(all[0], all[1]...), errs))
+	}
+	if ctx.Err() != nil {
+		return rows, ctx.Err()
+	}
+	if errs > 0 {
+		return rows, fmt.Errorf("%d commands failed; the first: %w", errs, first)
+	}
+	return rows, nil
+}
+
+// benchProgress prints a progress line every second until done closes,
+// then clears it.
+func benchProgress(out io.Writer, done <-chan struct{}, start time.Time, workers []*benchWorker) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var lastOps, lastBytes int64
+	last := start
+	for {
+		select {
+		case <-done:
+			fmt.Fprint(out, "\r\033[K")
+			return
+		case now := <-t.C:
+			var ops, b int64
+			for _, w := range workers {
+				ops += w.ops[0].Load() + w.ops[1].Load()
+				b += w.bytesN.Load()
+			}
+			sec := now.Sub(last).Seconds()
+			fmt.Fprintf(out, "\r\033[K%5.0fs  %9.0f IOPS  %9.1f MiB/s", now.Sub(start).Seconds(),
+				float64(ops-lastOps)/sec, float64(b-lastBytes)/sec/(1<<20))
+			lastOps, lastBytes, last = ops, b, now
+		}
+	}
+}
+
+// printBench writes the summary.
+func printBench(f *initiatorFlags, w io.Writer, rows []benchRow) error {
+	return f.print(w, rows, func(tw *tabwriter.Writer) {
+		if rows[0].Kind == "login+logout" {
+			fmt.Fprintln(tw, "TEST\tCYCLES\tSECONDS\tCYCLES/S\tMEAN(µs)\tP50(µs)\tP99(µs)")
+			for _, r := range rows {
+				fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%.0f\t%.0f\t%.0f\n", r.Kind, r.Ops, r.Seconds, r.IOPS, r.MeanUS, r.P50US, r.P99US)
+			}
+			return
+		}
+		fmt.Fprintln(tw, "TEST\tBS\tQD\tSECONDS\tOPS\tIOPS\tMiB/s\tMEAN(µs)\tP50(µs)\tP99(µs)\tERRORS")
+		for _, r := range rows {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f\t%d\t%.0f\t%.1f\t%.0f\t%.0f\t%.0f\t%d\n", r.Kind, formatSize(r.BlockSize), r.QD,
+				r.Seconds, r.Ops, r.IOPS, r.MiBps, r.MeanUS, r.P50US, r.P99US, r.Errors)
+		}
+	})
+}
