@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,15 +92,19 @@ func (c *sessConn) fail(err error) {
 func (c *sessConn) run() {
 	defer c.s.wg.Done()
 	go c.writer()
-	if iv := c.s.cfg.NOPInterval; iv > 0 {
-		go c.keepalive(iv, c.s.cfg.NOPTimeout)
+	ka := c.s.cfg.NOPInterval > 0
+	if ka {
+		go c.keepalive(c.s.cfg.NOPInterval, c.s.cfg.NOPTimeout)
 	} else {
 		close(c.kaDone)
 	}
 	for {
 		f, err := c.fr.ReadHeader()
 		if err == nil {
-			c.lastRecv.Store(time.Now().UnixNano())
+			if ka {
+				// Only the keepalive reads it: spare the clock otherwise.
+				c.lastRecv.Store(time.Now().UnixNano())
+			}
 			err = c.handle(f)
 		}
 		if err != nil {
@@ -121,6 +126,14 @@ func (c *sessConn) writer() {
 		case <-c.dead:
 			return
 		}
+		if len(c.s.sem) > 1 {
+			// The goroutines the reader just woke queue their next
+			// commands when they run: let them run first, so that one
+			// vectored write carries all of them instead of one write
+			// each. With one command in flight there is nobody to wait
+			// for.
+			runtime.Gosched()
+		}
 		c.wmu.Lock()
 		q := c.wq
 		c.wq = c.wspare[:0]
@@ -136,20 +149,33 @@ func (c *sessConn) writer() {
 		if err == nil {
 			err = c.fr.Flush()
 		}
-		c.s.mu.Lock()
-		for i := range q {
-			if t := q[i].t; t != nil {
-				t.pendingOut--
-				c.s.doneIfIdleLocked(t)
-			}
-			q[i] = connOut{}
-		}
-		c.s.mu.Unlock()
+		c.releaseOut(q)
 		c.wspare = q[:0]
 		if err != nil {
 			c.fail(fmt.Errorf("%w: %w", ErrConnectionLost, err))
 			return
 		}
+	}
+}
+
+// releaseOut drops the written PDUs of q, and with them their hold on
+// their tasks' memory; it takes the session lock only when one of them
+// refers to a task.
+func (c *sessConn) releaseOut(q []connOut) {
+	locked := false
+	for i := range q {
+		if t := q[i].t; t != nil {
+			if !locked {
+				c.s.mu.Lock()
+				locked = true
+			}
+			t.pendingOut--
+			c.s.doneIfIdleLocked(t)
+		}
+		q[i] = connOut{}
+	}
+	if locked {
+		c.s.mu.Unlock()
 	}
 }
 
@@ -221,7 +247,12 @@ func (c *sessConn) queueCommandLocked(t *sessTask) error {
 	if err := pdu.EncodeFrame(&out.f); err != nil {
 		return fmt.Errorf("%w: %w", ErrCommand, err)
 	}
-	out.t = t
+	if len(out.f.AHS) > 0 || len(out.f.Data) > 0 {
+		// Only a PDU that refers to the caller's memory holds the task
+		// back: a plain read command lets the writer skip the session
+		// lock.
+		out.t = t
+	}
 	c.queueLocked(&out)
 	return nil
 }
