@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"text/tabwriter"
@@ -85,18 +86,12 @@ func newCHAPClear(f *clientFlags, mutual bool) *cobra.Command {
 		Use:   use,
 		Short: short,
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := newCtx(cmd)
-			defer cancel()
+		RunE: f.runE(func(cmd *cobra.Command, args []string, ctx context.Context, c *target.Client) error {
 			if mutual {
 				return f.explain(c.ClearTargetCHAP(ctx, args[0]))
 			}
 			return f.explain(c.ClearCHAP(ctx, args[0]))
-		},
+		}),
 	}
 }
 
@@ -105,13 +100,7 @@ func newCHAPList(f *clientFlags) *cobra.Command {
 		Use:   "list",
 		Short: "List the initiators that must use CHAP, and their user names (never the secrets)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := newCtx(cmd)
-			defer cancel()
+		RunE: f.runE(func(cmd *cobra.Command, _ []string, ctx context.Context, c *target.Client) error {
 			creds, err := c.CHAP(ctx)
 			if err != nil {
 				return f.explain(err)
@@ -122,6 +111,6 @@ func newCHAPList(f *clientFlags) *cobra.Command {
 					fmt.Fprintf(tw, "%s\t%s\n", cr.Initiator, cr.Name)
 				}
 			})
-		},
+		}),
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -42,19 +43,13 @@ func newIGroupCreate(f *clientFlags) *cobra.Command {
 		Use:   "create NAME [IQN...]",
 		Short: "Create an initiator group with the given initiator names",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := newCtx(cmd)
-			defer cancel()
+		RunE: f.runE(func(cmd *cobra.Command, args []string, ctx context.Context, c *target.Client) error {
 			g, err := c.CreateIGroup(ctx, target.IGroupCreate{Name: args[0], Initiators: append([]string{}, args[1:]...)})
 			if err != nil {
 				return f.explain(err)
 			}
 			return printIGroups(f, cmd, g, []target.IGroupInfo{g})
-		},
+		}),
 	}
 }
 
@@ -63,19 +58,13 @@ func newIGroupAdd(f *clientFlags) *cobra.Command {
 		Use:   "add NAME IQN",
 		Short: "Add an initiator to a group",
 		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := newCtx(cmd)
-			defer cancel()
+		RunE: f.runE(func(cmd *cobra.Command, args []string, ctx context.Context, c *target.Client) error {
 			g, err := c.AddInitiator(ctx, args[0], args[1])
 			if err != nil {
 				return f.explain(err)
 			}
 			return printIGroups(f, cmd, g, []target.IGroupInfo{g})
-		},
+		}),
 	}
 }
 
@@ -84,19 +73,13 @@ func newIGroupRemove(f *clientFlags) *cobra.Command {
 		Use:   "remove NAME IQN",
 		Short: "Remove an initiator from a group",
 		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := newCtx(cmd)
-			defer cancel()
+		RunE: f.runE(func(cmd *cobra.Command, args []string, ctx context.Context, c *target.Client) error {
 			g, err := c.RemoveInitiator(ctx, args[0], args[1])
 			if err != nil {
 				return f.explain(err)
 			}
 			return printIGroups(f, cmd, g, []target.IGroupInfo{g})
-		},
+		}),
 	}
 }
 
@@ -106,22 +89,16 @@ func newIGroupDelete(f *clientFlags) *cobra.Command {
 		Use:   "delete NAME",
 		Short: "Delete an initiator group (one with LUN maps needs --force, which removes them)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := newCtx(cmd)
-			defer cancel()
+		RunE: f.runE(func(cmd *cobra.Command, args []string, ctx context.Context, c *target.Client) error {
 			if err := c.DeleteIGroup(ctx, args[0], force); err != nil {
 				return f.explain(err)
 			}
 			if f.output == "json" {
 				return f.print(cmd.OutOrStdout(), map[string]string{"deleted": args[0]}, nil)
 			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "initiator group %s deleted\n", args[0])
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "initiator group %s deleted\n", args[0])
 			return err
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "delete even with LUN maps (removes them)")
 	return cmd
@@ -132,19 +109,13 @@ func newIGroupList(f *clientFlags) *cobra.Command {
 		Use:   "list",
 		Short: "List the initiator groups",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := newCtx(cmd)
-			defer cancel()
+		RunE: f.runE(func(cmd *cobra.Command, _ []string, ctx context.Context, c *target.Client) error {
 			gs, err := c.IGroups(ctx)
 			if err != nil {
 				return f.explain(err)
 			}
 			return printIGroups(f, cmd, gs, gs)
-		},
+		}),
 	}
 }
 
@@ -153,13 +124,7 @@ func newIGroupShow(f *clientFlags) *cobra.Command {
 		Use:   "show NAME",
 		Short: "Show an initiator group and its LUN maps",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := newCtx(cmd)
-			defer cancel()
+		RunE: f.runE(func(cmd *cobra.Command, args []string, ctx context.Context, c *target.Client) error {
 			g, err := c.IGroup(ctx, args[0])
 			if err != nil {
 				return f.explain(err)
@@ -175,6 +140,6 @@ func newIGroupShow(f *clientFlags) *cobra.Command {
 					fmt.Fprintf(tw, "  %s\t%s\tLUN id %d\n", m.Target, m.LUN, m.LUNID)
 				}
 			})
-		},
+		}),
 	}
 }

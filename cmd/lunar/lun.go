@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"text/tabwriter"
@@ -111,22 +112,16 @@ func newLUNDelete(f *clientFlags) *cobra.Command {
 		Use:   "delete NAME",
 		Short: "Delete a LUN and its file (a mapped LUN needs --force, which unmaps it everywhere)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := newCtx(cmd)
-			defer cancel()
+		RunE: f.runE(func(cmd *cobra.Command, args []string, ctx context.Context, c *target.Client) error {
 			if err := c.DeleteLUN(ctx, args[0], force); err != nil {
 				return f.explain(err)
 			}
 			if f.output == "json" {
 				return f.print(cmd.OutOrStdout(), map[string]string{"deleted": args[0]}, nil)
 			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "LUN %s deleted\n", args[0])
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "LUN %s deleted\n", args[0])
 			return err
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "delete even if mapped (unmaps it first)")
 	return cmd
@@ -137,19 +132,13 @@ func newLUNList(f *clientFlags) *cobra.Command {
 		Use:   "list",
 		Short: "List the LUNs",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := newCtx(cmd)
-			defer cancel()
+		RunE: f.runE(func(cmd *cobra.Command, _ []string, ctx context.Context, c *target.Client) error {
 			luns, err := c.LUNs(ctx)
 			if err != nil {
 				return f.explain(err)
 			}
 			return printLUNs(f, cmd, luns, luns)
-		},
+		}),
 	}
 }
 
@@ -158,13 +147,7 @@ func newLUNShow(f *clientFlags) *cobra.Command {
 		Use:   "show NAME",
 		Short: "Show a LUN: identity, size, maps, initiators and sessions that see it",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := newCtx(cmd)
-			defer cancel()
+		RunE: f.runE(func(cmd *cobra.Command, args []string, ctx context.Context, c *target.Client) error {
 			l, err := c.LUN(ctx, args[0])
 			if err != nil {
 				return f.explain(err)
@@ -194,7 +177,7 @@ func newLUNShow(f *clientFlags) *cobra.Command {
 					fmt.Fprintf(tw, "  %s\tISID %s TSIH %d\tLUN id %d\n", s.Initiator, s.ISID, s.TSIH, s.LUNID)
 				}
 			})
-		},
+		}),
 	}
 }
 

@@ -156,3 +156,18 @@ func newCtx(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 	}
 	return context.WithTimeout(ctx, clientTimeout)
 }
+
+// runE wraps a command body that talks to the target's API: it checks the
+// flags, builds the client and a context that SIGINT cancels, and hands
+// both to do.
+func (f *clientFlags) runE(do func(cmd *cobra.Command, args []string, ctx context.Context, c *target.Client) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c, err := f.client()
+		if err != nil {
+			return err
+		}
+		ctx, cancel := newCtx(cmd)
+		defer cancel()
+		return do(cmd, args, ctx, c)
+	}
+}

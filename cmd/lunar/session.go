@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/lunarsan/lunar/target"
 )
 
 // newSessionCommand builds "lunar session": the target's sessions.
@@ -20,13 +23,7 @@ func newSessionCommand() *cobra.Command {
 		Use:   "list",
 		Short: "List the sessions: initiator, ISID, TSIH, target, connections, LUNs seen",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := newCtx(cmd)
-			defer cancel()
+		RunE: f.runE(func(cmd *cobra.Command, _ []string, ctx context.Context, c *target.Client) error {
 			list, err := c.Sessions(ctx)
 			if err != nil {
 				return f.explain(err)
@@ -50,7 +47,7 @@ func newSessionCommand() *cobra.Command {
 						strings.Join(conns, ","), strings.Join(luns, ","))
 				}
 			})
-		},
+		}),
 	})
 	return cmd
 }
