@@ -1,6 +1,7 @@
 package target
 
 import (
+	"encoding"
 	"errors"
 
 	"github.com/lunarsan/lunar/scsi"
@@ -223,6 +224,16 @@ func (c *luCmd) dataIn(data []byte, alloc uint32) {
 	c.res.Transfer = min(len(data), int(alloc))
 	n := min(c.res.Transfer, len(c.t.DataIn))
 	c.res.DataIn = copy(c.t.DataIn[:n], data)
+}
+
+// marshalDataIn encodes parameter data and returns it as dataIn does.
+func (c *luCmd) marshalDataIn(d encoding.BinaryMarshaler, alloc uint32) error {
+	b, err := d.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	c.dataIn(b, alloc)
+	return nil
 }
 
 // luMediumError maps a backend error to sense data: NOT READY after the

@@ -699,12 +699,7 @@ func sbcReadCapacity10(c *luCmd) error {
 		return err
 	}
 	d := scsi.ReadCapacity10Data{LastLBA: c.lu.blocks.Load() - 1, BlockLength: c.lu.bs}
-	b, err := d.MarshalBinary()
-	if err != nil {
-		return err
-	}
-	c.dataIn(b, scsi.ReadCapacity10DataLength)
-	return nil
+	return c.marshalDataIn(&d, scsi.ReadCapacity10DataLength)
 }
 
 // sbcReadCapacity16 runs READ CAPACITY(16); a thin logical unit reports
@@ -720,12 +715,7 @@ func sbcReadCapacity16(c *luCmd) error {
 		LBPME:       c.lu.cfg.Thin,
 		LBPRZ:       c.lu.cfg.Thin,
 	}
-	b, err := d.MarshalBinary()
-	if err != nil {
-		return err
-	}
-	c.dataIn(b, r.AllocationLength)
-	return nil
+	return c.marshalDataIn(&d, r.AllocationLength)
 }
 
 // sbcGetLBAStatus runs GET LBA STATUS: on a thin logical unit over a
@@ -772,12 +762,7 @@ func sbcGetLBAStatus(c *luCmd) error {
 		d.Descriptors = append(d.Descriptors, scsi.LBAStatusDescriptor{LBA: lba, Blocks: uint32(cnt), Status: st})
 		lba += cnt
 	}
-	b, err := d.MarshalBinary()
-	if err != nil {
-		return err
-	}
-	c.dataIn(b, g.AllocationLength)
-	return nil
+	return c.marshalDataIn(&d, g.AllocationLength)
 }
 
 // sbcStartStopUnit runs START STOP UNIT. The medium is not removable, so

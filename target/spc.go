@@ -261,12 +261,7 @@ func spcReportSupportedOpCodes(c *luCmd) error {
 			}
 			add(luOps[op])
 		}
-		b, err := d.MarshalBinary()
-		if err != nil {
-			return err
-		}
-		c.dataIn(b, r.AllocationLength)
-		return nil
+		return c.marshalDataIn(&d, r.AllocationLength)
 	}
 	hasSA := luSATable(r.RequestedOpCode) != nil
 	switch r.ReportingOptions {
@@ -290,12 +285,7 @@ func spcReportSupportedOpCodes(c *luCmd) error {
 	if cmd != nil {
 		d = scsi.SupportedOpCode{Support: scsi.CommandSupportStandard, CDBUsage: cmd.usage, Timeouts: timeouts}
 	}
-	b, err := d.MarshalBinary()
-	if err != nil {
-		return err
-	}
-	c.dataIn(b, r.AllocationLength)
-	return nil
+	return c.marshalDataIn(&d, r.AllocationLength)
 }
 
 // spcReportSupportedTMFs runs REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS:
@@ -311,12 +301,7 @@ func spcReportSupportedTMFs(c *luCmd) error {
 		return scsi.InvalidFieldInCDB(2, 7)
 	}
 	d := scsi.SupportedTMFs{ATS: true, ATSS: true, CTSS: true, LURS: true}
-	b, err := d.MarshalBinary()
-	if err != nil {
-		return err
-	}
-	c.dataIn(b, r.AllocationLength)
-	return nil
+	return c.marshalDataIn(&d, r.AllocationLength)
 }
 
 // spcUnmapped answers a command addressed to a LUN the initiator's view

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -27,18 +25,6 @@ func newCHAPCommand() *cobra.Command {
 	return cmd
 }
 
-// readSecret reads a CHAP secret from path, without a trailing newline.
-func readSecret(path string) (string, error) {
-	if path == "" {
-		return "", fmt.Errorf("--secret-file is required: put the secret (12 to 255 bytes) in a file readable only by you")
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("--secret-file: %w", err)
-	}
-	return string(bytes.TrimRight(b, "\r\n")), nil
-}
-
 func newCHAPSet(f *clientFlags, mutual bool) *cobra.Command {
 	var user, secretFile string
 	use, short := "set INITIATOR", "Require CHAP from an initiator, with this user name and secret"
@@ -49,28 +35,22 @@ func newCHAPSet(f *clientFlags, mutual bool) *cobra.Command {
 		Use:   use,
 		Short: short,
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: f.runE(func(cmd *cobra.Command, args []string, ctx context.Context, c *target.Client) error {
 			if user == "" {
 				return fmt.Errorf("--user is required: the CHAP user name (CHAP_N)")
 			}
-			secret, err := readSecret(secretFile)
+			secret, err := readSecretFile("--secret-file", secretFile)
 			if err != nil {
 				return err
 			}
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := newCtx(cmd)
-			defer cancel()
-			cred := target.CHAPSecret{Name: user, Secret: secret}
+			cred := target.CHAPSecret{Name: user, Secret: string(secret)}
 			if mutual {
 				err = c.SetTargetCHAP(ctx, args[0], cred)
 			} else {
 				err = c.SetCHAP(ctx, args[0], cred)
 			}
 			return f.explain(err)
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&user, "user", "", "CHAP user name")
 	cmd.Flags().StringVar(&secretFile, "secret-file", "", "file holding the CHAP secret")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -68,28 +67,6 @@ func defaultInitiatorName() string {
 	return initiatorIQNPrefix + b.String()
 }
 
-// readInitiatorSecret reads a CHAP secret from a file, without its trailing line
-// ending.
-func readInitiatorSecret(flag, path string) ([]byte, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", flag, err)
-	}
-	data = bytes.TrimRight(data, "\r\n")
-	if len(data) == 0 {
-		return nil, fmt.Errorf("%s: %s is empty: write the secret (12 to 255 bytes) into it", flag, path)
-	}
-	return data, nil
-}
-
-// checkOutput validates --output.
-func (f *initiatorFlags) checkOutput() error {
-	if f.output != "table" && f.output != "json" {
-		return fmt.Errorf("--output %q: want table or json", f.output)
-	}
-	return nil
-}
-
 // config builds the session configuration for portal and targetName.
 func (f *initiatorFlags) config(portal, targetName string) (initiator.Config, error) {
 	cfg := initiator.Config{InitiatorName: f.name, Portal: portal, TargetName: targetName}
@@ -109,14 +86,14 @@ func (f *initiatorFlags) config(portal, targetName string) (initiator.Config, er
 		return cfg, fmt.Errorf("mutual CHAP needs one-way CHAP too: add --chap-user and --chap-secret-file")
 	}
 	if f.chapUser != "" {
-		s, err := readInitiatorSecret("--chap-secret-file", f.chapSecretFile)
+		s, err := readSecretFile("--chap-secret-file", f.chapSecretFile)
 		if err != nil {
 			return cfg, err
 		}
 		cfg.CHAP = &initiator.CHAP{Name: f.chapUser, Secret: s}
 	}
 	if f.mutualUser != "" {
-		s, err := readInitiatorSecret("--mutual-secret-file", f.mutualSecretFile)
+		s, err := readSecretFile("--mutual-secret-file", f.mutualSecretFile)
 		if err != nil {
 			return cfg, err
 		}
@@ -197,7 +174,7 @@ func newInitiatorDiscover(f *initiatorFlags) *cobra.Command {
 		Short: "List the targets a portal offers (SendTargets discovery)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := f.checkOutput(); err != nil {
+			if err := checkOutputFormat(f.output); err != nil {
 				return err
 			}
 			cfg, err := f.config(args[0], "")
@@ -241,7 +218,7 @@ func newInitiatorLs(f *initiatorFlags) *cobra.Command {
 		Short: "Log in to each target (or the one given) and list its LUNs: WWN, size, block size, vendor, product",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := f.checkOutput(); err != nil {
+			if err := checkOutputFormat(f.output); err != nil {
 				return err
 			}
 			portal := args[0]

@@ -60,7 +60,7 @@ func newInitiatorBench(f *initiatorFlags) *cobra.Command {
 			"With --login-cycles N it measures N login+logout cycles instead (no I/O).",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := f.checkOutput(); err != nil {
+			if err := checkOutputFormat(f.output); err != nil {
 				return err
 			}
 			if o.target == "" {

@@ -46,26 +46,17 @@ func newLUNCreate(f *clientFlags) *cobra.Command {
 		Use:   "create NAME --size SIZE",
 		Short: "Create a LUN (a file under the target's data directory) with a new WWN and serial",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if size == "" {
-				return fmt.Errorf("--size is required, e.g. --size 10G")
-			}
-			n, err := parseSize(size)
-			if err != nil {
-				return fmt.Errorf("--size: %w", err)
-			}
-			c, err := f.client()
+		RunE: f.runE(func(cmd *cobra.Command, args []string, ctx context.Context, c *target.Client) error {
+			n, err := requiredSize(size, "10G")
 			if err != nil {
 				return err
 			}
-			ctx, cancel := newCtx(cmd)
-			defer cancel()
 			info, err := c.CreateLUN(ctx, target.LUNCreate{Name: args[0], Size: n, BlockSize: blockSize, Thick: thick})
 			if err != nil {
 				return f.explain(err)
 			}
 			return printLUNs(f, cmd, info, []target.LUNInfo{info})
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&size, "size", "", "size with unit K, M, G, T (powers of 1024), a multiple of the block size")
 	cmd.Flags().Uint32Var(&blockSize, "block-size", 512, "logical block size: 512 or 4096")
@@ -80,26 +71,17 @@ func newLUNResize(f *clientFlags) *cobra.Command {
 		Use:   "resize NAME --size SIZE",
 		Short: "Grow a LUN (shrinking needs --force and discards its tail)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if size == "" {
-				return fmt.Errorf("--size is required, e.g. --size 20G")
-			}
-			n, err := parseSize(size)
-			if err != nil {
-				return fmt.Errorf("--size: %w", err)
-			}
-			c, err := f.client()
+		RunE: f.runE(func(cmd *cobra.Command, args []string, ctx context.Context, c *target.Client) error {
+			n, err := requiredSize(size, "20G")
 			if err != nil {
 				return err
 			}
-			ctx, cancel := newCtx(cmd)
-			defer cancel()
 			info, err := c.ResizeLUN(ctx, args[0], target.LUNResize{Size: n, Force: force})
 			if err != nil {
 				return f.explain(err)
 			}
 			return printLUNs(f, cmd, info, []target.LUNInfo{info})
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&size, "size", "", "new size with unit K, M, G, T")
 	cmd.Flags().BoolVar(&force, "force", false, "allow shrinking, which discards data")
@@ -188,7 +170,7 @@ func newLUNMap(f *clientFlags) *cobra.Command {
 		Use:   "map LUN --igroup GROUP",
 		Short: "Map a LUN to an initiator group (at the lowest free LUN id unless --lun-id)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: f.runE(func(cmd *cobra.Command, args []string, ctx context.Context, c *target.Client) error {
 			if igroup == "" {
 				return fmt.Errorf("--igroup is required: the initiator group that will see the LUN (see lunar igroup list)")
 			}
@@ -200,18 +182,12 @@ func newLUNMap(f *clientFlags) *cobra.Command {
 				id := uint64(lunID)
 				req.LUNID = &id
 			}
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := newCtx(cmd)
-			defer cancel()
 			m, err := c.Map(ctx, req)
 			if err != nil {
 				return f.explain(err)
 			}
 			return printMaps(f, cmd, m, []target.MapInfo{m})
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&igroup, "igroup", "", "initiator group")
 	cmd.Flags().StringVar(&tgt, "target", "", "target IQN (default: the default target)")
@@ -226,16 +202,10 @@ func newLUNUnmap(f *clientFlags) *cobra.Command {
 		Use:   "unmap LUN --igroup GROUP",
 		Short: "Remove a LUN's map to an initiator group",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: f.runE(func(cmd *cobra.Command, args []string, ctx context.Context, c *target.Client) error {
 			if igroup == "" {
 				return fmt.Errorf("--igroup is required: the initiator group to unmap the LUN from")
 			}
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := newCtx(cmd)
-			defer cancel()
 			l, err := c.LUN(ctx, args[0])
 			if err != nil {
 				return f.explain(err)
@@ -262,7 +232,7 @@ func newLUNUnmap(f *clientFlags) *cobra.Command {
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "LUN %s unmapped from group %s on %s (LUN id %d)\n", m.LUN, m.IGroup, m.Target, m.LUNID)
 			return err
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&igroup, "igroup", "", "initiator group")
 	cmd.Flags().StringVar(&tgt, "target", "", "target IQN (needed when the LUN is mapped to the group on several targets)")
@@ -288,4 +258,17 @@ func printMaps(f *clientFlags, cmd *cobra.Command, v any, maps []target.MapInfo)
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", m.Target, m.IGroup, m.LUN, m.LUNID)
 		}
 	})
+}
+
+// requiredSize parses the --size flag, which the command needs; example
+// shows a value in the error when it is missing.
+func requiredSize(size, example string) (int64, error) {
+	if size == "" {
+		return 0, fmt.Errorf("--size is required, e.g. --size %s", example)
+	}
+	n, err := parseSize(size)
+	if err != nil {
+		return 0, fmt.Errorf("--size: %w", err)
+	}
+	return n, nil
 }

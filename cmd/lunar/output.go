@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -46,11 +47,32 @@ func (f *clientFlags) add(cmd *cobra.Command) {
 }
 
 // check validates the flags that do not need the network.
-func (f *clientFlags) check() error {
-	if f.output != "table" && f.output != "json" {
-		return fmt.Errorf("--output %q: want table or json", f.output)
+func (f *clientFlags) check() error { return checkOutputFormat(f.output) }
+
+// checkOutputFormat validates an --output value.
+func checkOutputFormat(output string) error {
+	if output != "table" && output != "json" {
+		return fmt.Errorf("--output %q: want table or json", output)
 	}
 	return nil
+}
+
+// readSecretFile reads a CHAP secret from the file a flag names, without
+// its trailing line break. Secrets come from files, never from the command
+// line, where other users could see them.
+func readSecretFile(flag, path string) ([]byte, error) {
+	if path == "" {
+		return nil, fmt.Errorf("%s is required: put the secret (12 to 255 bytes) in a file readable only by you", flag)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	data = bytes.TrimRight(data, "\r\n")
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%s: %s is empty: write the secret (12 to 255 bytes) into it", flag, path)
+	}
+	return data, nil
 }
 
 // client reads the token and returns an API client.
