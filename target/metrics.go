@@ -8,27 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// MetricsSnapshot is what the iSCSI layer reports for export: counters
-// since start, current gauges and latency histograms.
-type MetricsSnapshot struct {
-	// Commands counts SCSI commands executed.
-	Commands uint64
-	// BytesIn counts SCSI write data received.
-	BytesIn uint64
-	// BytesOut counts SCSI read data sent.
-	BytesOut uint64
-	// Logins counts successful logins.
-	Logins uint64
-	// Sessions is the number of sessions in the full feature phase.
-	Sessions int64
-	// Connections is the number of open connections.
-	Connections int64
-	// Errors counts errors by kind (the ErrorKind constants).
-	Errors map[string]uint64
-	// Latency holds command latency histograms, one per operation kind.
-	Latency []LatencyHistogram
-}
-
 // LatencyHistogram is a cumulative histogram of command latencies.
 type LatencyHistogram struct {
 	// Op names the operation kind ("read", "write", "other").
@@ -44,14 +23,7 @@ type LatencyHistogram struct {
 
 // MetricsSource returns the iSCSI layer's current numbers; it is called
 // on every scrape and must be safe for concurrent use.
-type MetricsSource func() MetricsSnapshot
-
-// ServerMetricsSource adapts a server's Stats to a MetricsSource.
-func ServerMetricsSource(stats func() ServerStats) MetricsSource {
-	return func() MetricsSnapshot {
-		return MetricsSnapshot(stats())
-	}
-}
+type MetricsSource func() ServerStats
 
 // MetricsConfig configures Metrics.
 type MetricsConfig struct {

@@ -13,11 +13,11 @@ func TestMetrics(t *testing.T) {
 	storeTestLUN(t, s, "b", 1<<20)
 	storeTestIGroup(t, s, "g", storeTestInit1)
 	storeTestMap(t, s, "a", "g", nil)
-	src := ServerMetricsSource(func() ServerStats {
+	src := func() ServerStats {
 		return ServerStats{Commands: 10, BytesIn: 4096, BytesOut: 8192, Logins: 2, Sessions: 1, Connections: 1,
 			Errors: map[string]uint64{ErrorKindDigest: 3, ErrorKindLogin: 1}}
-	})
-	withLatency := func() MetricsSnapshot {
+	}
+	withLatency := func() ServerStats {
 		m := src()
 		m.Latency = []LatencyHistogram{{Op: "read", Count: 4, Sum: 0.01, Buckets: map[float64]uint64{0.001: 1, 0.01: 4}}}
 		return m

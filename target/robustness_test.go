@@ -377,7 +377,7 @@ func TestMetricsCommandLatency(t *testing.T) {
 		}
 	}
 
-	m := NewMetrics(MetricsConfig{Store: env.store, Source: ServerMetricsSource(env.srv.Stats)})
+	m := NewMetrics(MetricsConfig{Store: env.store, Source: env.srv.Stats})
 	w := httptest.NewRecorder()
 	m.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
 	body := w.Body.String()

@@ -102,7 +102,7 @@ func serveTarget(ctx context.Context, log zerolog.Logger, cfg serveConfig, ready
 	store.SetOnViewChange(srv.ViewChanged)
 	api, err := target.NewAPIServer(target.APIConfig{
 		Store: store, Token: token, Sessions: srv.Sessions, Logger: log,
-		Metrics: target.NewMetrics(target.MetricsConfig{Store: store, Source: target.ServerMetricsSource(srv.Stats)}).Handler(),
+		Metrics: target.NewMetrics(target.MetricsConfig{Store: store, Source: srv.Stats}).Handler(),
 	})
 	if err != nil {
 		return err
