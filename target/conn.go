@@ -480,6 +480,11 @@ func (c *conn) handleLogout(p *iscsi.LogoutRequest) {
 			ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 			waitTasks(ctx, ts)
 			cancel()
+			if n := c.sess.nexus; n != nil {
+				// The I_T nexus ends with the logout: release its SPC-2
+				// reservations before the initiator hears of it.
+				n.ITNexusLost()
+			}
 			c.send(connOut{pdu: resp, closeAfter: true})
 		default:
 			// RFC 7143 section 11.15.1: "connection recovery is not

@@ -49,6 +49,8 @@ var (
 	luOps         [256]*luCommand
 	luServiceIn16 [32]*luCommand // OpServiceActionIn16
 	luMaintIn     [32]*luCommand // OpMaintenanceIn
+	luPRIn        [32]*luCommand // OpPersistentReserveIn
+	luPROut       [32]*luCommand // OpPersistentReserveOut
 )
 
 // luRegister adds commands to the table; init functions call it.
@@ -60,6 +62,10 @@ func luRegister(cmds ...luCommand) {
 			luServiceIn16[c.sa&0x1f] = c
 		case c.op == scsi.OpMaintenanceIn && c.hasSA:
 			luMaintIn[c.sa&0x1f] = c
+		case c.op == scsi.OpPersistentReserveIn && c.hasSA:
+			luPRIn[c.sa&0x1f] = c
+		case c.op == scsi.OpPersistentReserveOut && c.hasSA:
+			luPROut[c.sa&0x1f] = c
 		default:
 			luOps[c.op] = c
 		}
@@ -74,6 +80,10 @@ func luSATable(op scsi.OpCode) *[32]*luCommand {
 		return &luServiceIn16
 	case scsi.OpMaintenanceIn:
 		return &luMaintIn
+	case scsi.OpPersistentReserveIn:
+		return &luPRIn
+	case scsi.OpPersistentReserveOut:
+		return &luPROut
 	}
 	return nil
 }
@@ -149,6 +159,12 @@ func (e *Engine) Execute(t *Task) Result {
 		// FIELD IN CDB" when NACA is one.
 		return luFail(lu, 0, scsi.InvalidFieldInCDB(l-1, 2))
 	}
+	// SPC-4 section 5.12.1: a command that conflicts with a reservation
+	// is terminated with RESERVATION CONFLICT before it runs. Without a
+	// reservation this is one atomic load.
+	if lu.pr.active.Load() && lu.prConflict(t.Nexus, t.CDB) {
+		return Result{Status: scsi.StatusReservationConflict}
+	}
 	switch op {
 	case scsi.OpRead6, scsi.OpRead10, scsi.OpRead12, scsi.OpRead16:
 		return luRunRead(t, lu)
@@ -188,6 +204,9 @@ func (c *luCmd) finish(err error) Result {
 func luFail(lu *LU, transfer int, err error) Result {
 	if errors.Is(err, errLUAborted) {
 		return Result{Status: scsi.StatusTaskAborted, Transfer: transfer}
+	}
+	if err == errPRConflict {
+		return Result{Status: scsi.StatusReservationConflict, Transfer: transfer}
 	}
 	return Result{Status: scsi.StatusCheckCondition, Sense: luSense(lu, scsi.SenseFromError(err)), Transfer: transfer}
 }

@@ -53,6 +53,9 @@ type LU struct {
 
 	locks luRangeLock
 
+	// pr holds the reservations (pr.go).
+	pr luPR
+
 	// Unit attention log: the conditions established for every nexus
 	// (but except), numbered by generation. Nexuses merge what they have
 	// not seen (see Nexus).
@@ -67,6 +70,9 @@ type luUAEvent struct {
 	gen    uint64
 	code   scsi.SenseCode
 	except *Nexus
+	// match, when set, limits the condition to the nexuses it selects
+	// (persistent reservations, pr.go).
+	match func(*Nexus) bool
 }
 
 // luUALogMax bounds the unit attention log; a nexus idle for longer than
@@ -143,7 +149,8 @@ func (lu *LU) Resize(size int64) error {
 // OCCURRED (29/03) — the nexus that asked included. Aborting the tasks is
 // the iSCSI layer's part (it cancels their contexts).
 func (lu *LU) Reset(from *Nexus) {
-	_ = from // reservations (a later issue) are released per nexus here
+	_ = from
+	lu.prResetSPC2()
 	lu.establishUA(scsi.SenseBusDeviceResetFunctionOccurred, nil)
 }
 
@@ -158,6 +165,17 @@ func (lu *LU) ModeParametersChanged(from *Nexus) {
 
 // establishUA logs a unit attention condition for every nexus but except.
 func (lu *LU) establishUA(code scsi.SenseCode, except *Nexus) {
+	lu.establishUAEvent(luUAEvent{code: code, except: except})
+}
+
+// establishUAWhere logs a unit attention condition for the nexuses match
+// selects.
+func (lu *LU) establishUAWhere(code scsi.SenseCode, match func(*Nexus) bool) {
+	lu.establishUAEvent(luUAEvent{code: code, match: match})
+}
+
+// establishUAEvent logs ev with the next generation.
+func (lu *LU) establishUAEvent(ev luUAEvent) {
 	lu.uaMu.Lock()
 	defer lu.uaMu.Unlock()
 	g := lu.uaGen.Load() + 1
@@ -165,7 +183,8 @@ func (lu *LU) establishUA(code scsi.SenseCode, except *Nexus) {
 		copy(lu.uaLog, lu.uaLog[1:])
 		lu.uaLog = lu.uaLog[:len(lu.uaLog)-1]
 	}
-	lu.uaLog = append(lu.uaLog, luUAEvent{gen: g, code: code, except: except})
+	ev.gen = g
+	lu.uaLog = append(lu.uaLog, ev)
 	lu.uaGen.Store(g)
 }
 
@@ -175,7 +194,7 @@ func (lu *LU) luUAMerge(since uint64, n *Nexus, st *nexusLU) uint64 {
 	lu.uaMu.Lock()
 	defer lu.uaMu.Unlock()
 	for _, ev := range lu.uaLog {
-		if ev.gen > since && ev.except != n {
+		if ev.gen > since && ev.except != n && (ev.match == nil || ev.match(n)) {
 			st.add(ev.code)
 		}
 	}

@@ -27,6 +27,10 @@ type Nexus struct {
 	port      string // "<initiator>,i,0x<isid>"
 	tport     string // "<target>,t,0x<tpgt>"
 
+	// aborter, set by the iSCSI layer, aborts other nexuses' tasks for
+	// PREEMPT AND ABORT (pr_out.go); nil in engine-only use.
+	aborter nexusAborter
+
 	// lunsChanged is REPORTED LUNS DATA HAS CHANGED pending.
 	lunsChanged atomic.Bool
 

@@ -350,10 +350,8 @@ func TestSBCMisc(t *testing.T) {
 		{&scsi.PreFetch{Op: scsi.OpPreFetch10, LBA: 15, Blocks: 2}, scsi.SenseLBAOutOfRange},
 		{&scsi.StartStopUnit{LoEj: true}, scsi.SenseInvalidFieldInCDB},
 		{&scsi.PreventAllowMediumRemoval{Prevent: 2}, scsi.SenseInvalidFieldInCDB},
-		{&scsi.PersistentReserveIn{AllocationLength: 8}, scsi.SenseInvalidCommandOperationCode},
-		{&scsi.PersistentReserveOut{ParameterListLength: 24}, scsi.SenseInvalidCommandOperationCode},
-		{&scsi.Reserve{Op: scsi.OpReserve6}, scsi.SenseInvalidCommandOperationCode},
-		{&scsi.Release{Op: scsi.OpRelease10}, scsi.SenseInvalidCommandOperationCode},
+		// Reservations: pr_test.go, reserve_test.go.
+		{&scsi.PersistentReserveOut{ParameterListLength: 24}, scsi.SenseParameterListLengthError},
 	}
 	for _, tt := range bad {
 		r, _ := luRun(e, lu, n, luCDB(t, tt.cdb), nil, 0)

@@ -84,6 +84,7 @@ func newSession(srv *Server, c *conn, p iscsi.SessionParams, isid iscsi.ISID, cm
 	}
 	if p.SessionType == iscsi.SessionNormal {
 		se.nexus = NewNexus(p.InitiatorName, isid, p.TargetName, p.TargetPortalGroupTag)
+		se.nexus.aborter = srv
 		se.refreshView()
 	}
 	return se
@@ -436,6 +437,10 @@ func (s *session) end() {
 	s.ended = true
 	s.pending = nil
 	s.mu.Unlock()
+	if s.nexus != nil {
+		// The I_T nexus is gone: SPC-2 reservations it holds end.
+		s.nexus.ITNexusLost()
+	}
 	s.srv.sessRemove(s)
 }
 

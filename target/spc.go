@@ -27,9 +27,8 @@ func init() {
 			usage: []byte{byte(scsi.OpMaintenanceIn), scsi.SAReportSupportedTaskMgmtFuncs, 0x80, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, ctl},
 			run:   spcReportSupportedTMFs},
 	)
-	// RESERVE/RELEASE and PERSISTENT RESERVE IN/OUT are not in the table
-	// yet (a later issue): they get INVALID COMMAND OPERATION CODE and
-	// REPORT SUPPORTED OPERATION CODES leaves them out.
+	// RESERVE/RELEASE (reserve.go) and PERSISTENT RESERVE IN/OUT
+	// (pr_in.go, pr_out.go) register themselves.
 }
 
 // spcTestUnitReady runs TEST UNIT READY: ready unless closed.

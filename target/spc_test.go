@@ -124,8 +124,8 @@ func TestSPCReportSupportedOpCodes(t *testing.T) {
 				}
 			}
 			for _, op := range []scsi.OpCode{scsi.OpPersistentReserveIn, scsi.OpPersistentReserveOut, scsi.OpReserve6, scsi.OpRelease10} {
-				if seen[op] {
-					t.Errorf("%v listed but not implemented", op)
+				if !seen[op] {
+					t.Errorf("%v not listed", op)
 				}
 			}
 			if seen[scsi.OpUnmap] != thin {
@@ -138,10 +138,10 @@ func TestSPCReportSupportedOpCodes(t *testing.T) {
 		if err := one.UnmarshalBinary(in); err != nil || one.CDBUsage[1]&0x18 != 0x18 {
 			t.Errorf("READ(10) usage %x %v", one.CDBUsage, err)
 		}
-		r, in := luRun(e, lu, n, luCDB(t, &scsi.ReportSupportedOperationCodes{ReportingOptions: scsi.ReportingOptionsOpCode, RequestedOpCode: scsi.OpPersistentReserveOut, AllocationLength: 512}), nil, 512)
+		r, in := luRun(e, lu, n, luCDB(t, &scsi.ReportSupportedOperationCodes{ReportingOptions: scsi.ReportingOptionsOpCodeServiceAction, RequestedOpCode: scsi.OpPersistentReserveOut, RequestedServiceAction: uint16(scsi.PROutPreemptAndAbort), AllocationLength: 512}), nil, 512)
 		luWantGood(t, r)
-		if err := one.UnmarshalBinary(in); err != nil || one.Support != scsi.CommandSupportNone {
-			t.Errorf("PR OUT support %v %v", one.Support, err)
+		if err := one.UnmarshalBinary(in); err != nil || one.Support != scsi.CommandSupportStandard {
+			t.Errorf("PR OUT PREEMPT AND ABORT support %v %v", one.Support, err)
 		}
 	}
 }

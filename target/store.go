@@ -293,6 +293,10 @@ type Store struct {
 	conf   *storeConfig
 	luns   map[string]*storeLUN
 	closed bool
+	// queued holds the changes waiting for the next group commit: the
+	// goroutine that next takes mu commits all of them with one write.
+	queueMu sync.Mutex
+	queued  []*storeChange
 	// persistHook, when set (tests), runs before each persistence step
 	// and aborts the write at that step when it returns an error, as a
 	// crash there would.
@@ -488,34 +492,84 @@ func (s *Store) openLUN(l storeLUNConf, create bool) (*storeLUN, error) {
 		b.Close()
 		return nil, fmt.Errorf("target: LUN %s: %w", l.Name, err)
 	}
+	if err := lu.RestorePersistentReservations(l.PR, s.prPersister(l.Name)); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("target: LUN %s: %w", l.Name, err)
+	}
 	return &storeLUN{lu: lu, backend: b}, nil
+}
+
+// storeChange is one change queued for a group commit; done receives its
+// outcome.
+type storeChange struct {
+	fn   func(c *storeConfig) error
+	done chan error
 }
 
 // change runs one serialised change: fn edits a copy of the
 // configuration (returning a StoreError to refuse), the copy is persisted
 // atomically, then it becomes current, views are rebuilt and the
 // view-change callback runs.
+//
+// Changes that arrive while another is being written are committed
+// together (group commit): each is applied in arrival order on its own copy
+// (a refused change leaves no trace), then one write persists all those
+// accepted and each caller gets its own outcome. Many nodes mapping their
+// igroups at once thus cost a few fsyncs, not one each.
 func (s *Store) change(ctx context.Context, fn func(c *storeConfig) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	me := &storeChange{fn: fn, done: make(chan error, 1)}
+	s.queueMu.Lock()
+	s.queued = append(s.queued, me)
+	s.queueMu.Unlock()
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	select {
+	case err := <-me.done: // committed by the goroutine that held mu
+		return err
+	default:
+	}
+	s.queueMu.Lock()
+	batch := s.queued
+	s.queued = nil
+	s.queueMu.Unlock()
+	s.commit(batch)
+	return <-me.done
+}
+
+// commit applies and persists a batch of queued changes (s.mu held) and
+// sends each its outcome.
+func (s *Store) commit(batch []*storeChange) {
 	if s.closed {
-		return ErrStoreClosed
-	}
-	next := s.conf.clone()
-	if err := fn(next); err != nil {
-		return err
-	}
-	if err := s.persist(next); err != nil {
-		if errors.Is(err, errStoreUnsynced) {
-			s.apply(next)
+		for _, c := range batch {
+			c.done <- ErrStoreClosed
 		}
-		return err
+		return
 	}
-	s.apply(next)
-	return nil
+	next := s.conf
+	accepted := batch[:0:0]
+	for _, c := range batch {
+		try := next.clone()
+		if err := c.fn(try); err != nil {
+			c.done <- err
+			continue
+		}
+		next = try
+		accepted = append(accepted, c)
+	}
+	if len(accepted) == 0 {
+		return
+	}
+	err := s.persist(next)
+	if err == nil || errors.Is(err, errStoreUnsynced) {
+		s.apply(next)
+	}
+	for _, c := range accepted {
+		c.done <- err
+	}
 }
 
 // apply makes c current (s.mu held): rebuilds the views and reports the

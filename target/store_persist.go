@@ -57,6 +57,10 @@ type storeLUNConf struct {
 	Thin      bool   `json:"thin"`
 	WWN       string `json:"wwn"`
 	Serial    string `json:"serial"`
+	// PR is the persistent reservation state of an APTPL logical unit
+	// (pr_persist.go), written by the same atomic replacement of
+	// config.json as the rest of the LUN's configuration.
+	PR *PRSnapshot `json:"pr,omitempty"`
 }
 
 type storeIGroupConf struct {

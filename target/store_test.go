@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -814,5 +816,80 @@ func TestStoreFileBackend(t *testing.T) {
 	lu, _ = r.LogicalUnit("thin")
 	if lu.Blocks() != (2<<20)/4096 || lu.BlockSize() != 4096 {
 		t.Fatalf("reopened LU %d blocks of %d", lu.Blocks(), lu.BlockSize())
+	}
+}
+
+// TestStoreGroupCommit checks that changes queued behind a write are
+// committed together with one more write, each with its own outcome: the
+// refused one (a duplicate name) leaves no trace, the others all land.
+func TestStoreGroupCommit(t *testing.T) {
+	dir := t.TempDir()
+	s := storeTestOpen(t, dir)
+	var writes atomic.Int32
+	release := make(chan struct{})
+	first := make(chan struct{})
+	s.persistHook = func(step string) error {
+		if step != "create" {
+			return nil
+		}
+		if writes.Add(1) == 1 {
+			close(first)
+			<-release
+		}
+		return nil
+	}
+	ctx := context.Background()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := s.CreateIGroup(ctx, IGroupCreate{Name: "g0", Initiators: []string{"iqn.2026-11.org.lunar:n0"}})
+		errc <- err
+	}()
+	<-first // g0's write is in progress and holds the store
+
+	const n = 8
+	results := make(chan error, n+1)
+	for i := range n {
+		go func() {
+			_, err := s.CreateIGroup(ctx, IGroupCreate{Name: fmt.Sprintf("g%d", i+1), Initiators: []string{fmt.Sprintf("iqn.2026-11.org.lunar:n%d", i+1)}})
+			results <- err
+		}()
+	}
+	go func() {
+		_, err := s.CreateIGroup(ctx, IGroupCreate{Name: "g0"})
+		results <- err
+	}()
+	for { // wait until every change has queued behind the first write
+		s.queueMu.Lock()
+		queued := len(s.queued)
+		s.queueMu.Unlock()
+		if queued == n+1 {
+			break
+		}
+		runtime.Gosched()
+	}
+	close(release)
+	wantNoErr(t, <-errc)
+	refused := 0
+	for range n + 1 {
+		if err := <-results; err != nil {
+			wantStoreCode(t, err, ErrStoreConflict, "igroup_exists")
+			refused++
+		}
+	}
+	if refused != 1 {
+		t.Fatalf("%d changes refused, want 1 (the duplicate)", refused)
+	}
+	if got := writes.Load(); got != 2 {
+		t.Fatalf("%d config writes for %d changes, want 2 (one group commit behind the first)", got, n+2)
+	}
+	s.persistHook = nil
+	if groups := s.IGroups(); len(groups) != n+1 {
+		t.Fatalf("%d igroups, want %d", len(s.IGroups()), n+1)
+	}
+	// The batch is durable: a reopened store sees every group.
+	wantNoErr(t, s.Close())
+	r := storeTestOpen(t, dir)
+	if groups := r.IGroups(); len(groups) != n+1 {
+		t.Fatalf("after reopen: %d igroups, want %d", len(r.IGroups()), n+1)
 	}
 }

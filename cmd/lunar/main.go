@@ -5,11 +5,13 @@
 package main
 
 import (
+	"fmt"
 	"os"
 )
 
 func main() {
 	if err := newRootCommand(os.Stdout, os.Stderr).Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "lunar:", err)
 		os.Exit(1)
 	}
 }

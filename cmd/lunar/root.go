@@ -41,6 +41,7 @@ func newRootCommand(out, errOut io.Writer) *cobra.Command {
 	root.AddCommand(newVersionCommand())
 	root.AddCommand(newTargetCommand(&logger, nil), newLUNCommand(), newIGroupCommand(), newSessionCommand(), newCHAPCommand(),
 		newInitiatorCommand())
+	root.AddCommand(clusterCommands(&logger)...)
 	return root
 }
 
