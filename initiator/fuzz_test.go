@@ -16,7 +16,8 @@ import (
 const fuzzFirstITT = 1 << 16
 
 // fuzzTarget is a fake target: it answers a login correctly, waits for the
-// first SCSI command, sends the given bytes and closes the connection.
+// first SCSI command, sends the given bytes, ends its side of the stream
+// and reads what the initiator still sends until it closes or goes quiet.
 func fuzzTarget(ln net.Listener, payload []byte) {
 	nc, err := ln.Accept()
 	if err != nil {
@@ -70,7 +71,25 @@ func fuzzTarget(ln net.Listener, payload []byte) {
 		}
 	}
 	nc.Write(payload)
+	// The initiator sees the end of input at once. It may still write
+	// (answers to NOP-Ins, ABORT TASK, a retried command): drain it, so
+	// that its writes never block on a peer that stopped reading, and stop
+	// as soon as it closes or stays quiet for fuzzQuiet.
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.CloseWrite()
+	}
+	buf := make([]byte, 4096)
+	for {
+		nc.SetReadDeadline(time.Now().Add(fuzzQuiet))
+		if _, err := nc.Read(buf); err != nil {
+			return
+		}
+	}
 }
+
+// fuzzQuiet is how long the fake target waits for more from the initiator
+// after sending its payload.
+const fuzzQuiet = 100 * time.Millisecond
 
 // fuzzSeeds are well-formed answers to the first command, and a few that
 // are not.

@@ -85,7 +85,13 @@ func isLoginVerdict(err error) bool {
 // loginRun drives the login on nc: the security stage (AuthMethod, CHAP)
 // and the operational stage, up to the Full Feature Phase.
 func loginRun(nc net.Conn, cfg *Config, typ iscsi.SessionType) (*loginResult, error) {
-	fr, err := iscsi.NewFramer(nc, nc, iscsi.FramerConfig{})
+	// One buffered reader for the whole connection: a Login Response
+	// arrives in one read instead of two (header, then text), and the
+	// target sends nothing during login but the answer to each request,
+	// so nothing of the Full Feature Phase is ever read into the buffer
+	// early.
+	br := bufio.NewReaderSize(nc, loginReadBuffer)
+	fr, err := iscsi.NewFramer(br, nc, iscsi.FramerConfig{})
 	if err != nil {
 		return nil, err
 	}
@@ -220,9 +226,9 @@ func loginRun(nc net.Conn, cfg *Config, typ iscsi.SessionType) (*loginResult, er
 				return nil, fmt.Errorf("%w: negotiated parameters: %w", ErrProtocol, err)
 			}
 			// The negotiated lengths and digests hold from the first PDU of
-			// the Full Feature Phase on; the buffered reader is safe now:
+			// the Full Feature Phase on; the buffered reader holds nothing:
 			// the target sends nothing until the initiator does.
-			ffp, err := iscsi.NewFramer(bufio.NewReaderSize(nc, loginReadBuffer), nc, iscsi.FramerConfig{
+			ffp, err := iscsi.NewFramer(br, nc, iscsi.FramerConfig{
 				MaxRecvDataSegmentLength: int(p.InitiatorMaxRecvDSL),
 				MaxSendDataSegmentLength: int(p.TargetMaxRecvDSL),
 				HeaderDigest:             p.HeaderDigest,

@@ -104,14 +104,12 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 		state:  StateLoggedIn,
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	// Tasks are made on first use, up to n: a session that runs a few
+	// commands (or only logs in and out) does not pay for the whole table.
 	n := 2*cfg.QueueDepth + 8
-	s.slots = make([]*sessTask, n)
+	s.slots = make([]*sessTask, 0, n)
 	s.free = make([]uint16, 0, n)
 	s.waiters = make([]*sessTask, 0, n)
-	for i := n - 1; i >= 0; i-- {
-		s.slots[i] = &sessTask{slot: uint16(i), done: make(chan struct{}, 1), wake: make(chan struct{}, 1)}
-		s.free = append(s.free, uint16(i))
-	}
 	s.mu.Lock()
 	s.installLocked(lr)
 	s.mu.Unlock()
@@ -213,12 +211,18 @@ func (s *Session) allocLocked(kind sessTaskKind) (*sessTask, error) {
 	if err := s.stoppedErrLocked(); err != nil {
 		return nil, err
 	}
-	if len(s.free) == 0 {
+	var t *sessTask
+	switch {
+	case len(s.free) > 0:
+		i := s.free[len(s.free)-1]
+		s.free = s.free[:len(s.free)-1]
+		t = s.slots[i]
+	case len(s.slots) < cap(s.slots):
+		t = &sessTask{slot: uint16(len(s.slots)), done: make(chan struct{}, 1), wake: make(chan struct{}, 1)}
+		s.slots = append(s.slots, t)
+	default:
 		return nil, fmt.Errorf("%w: no free task tag", ErrCommand)
 	}
-	i := s.free[len(s.free)-1]
-	s.free = s.free[:len(s.free)-1]
-	t := s.slots[i]
 	t.reset(kind)
 	return t, nil
 }
@@ -339,12 +343,13 @@ func (s *Session) updateWindowLocked(c *sessConn, exp, max uint32) {
 	}
 }
 
-// sendCmdLocked puts t on the connection if the window allows, or makes
-// it wait.
-func (s *Session) sendCmdLocked(t *sessTask) {
+// sendCmdLocked puts t on the connection's write queue if the window
+// allows, or makes it wait. It returns the connection to kick once the
+// caller has released the session lock, or nil.
+func (s *Session) sendCmdLocked(t *sessTask) *sessConn {
 	if !s.windowOpenLocked() {
 		s.waitLocked(t)
-		return
+		return nil
 	}
 	s.unwaitLocked(t)
 	t.cmdSN = s.cmdSN
@@ -355,6 +360,7 @@ func (s *Session) sendCmdLocked(t *sessTask) {
 	if err := s.conn.queueCommandLocked(t); err != nil {
 		s.finishLocked(t, Response{}, err)
 	}
+	return s.conn
 }
 
 // Execute runs cmd on the session; see Executor. Commands wait while the
@@ -432,22 +438,29 @@ func (s *Session) run(ctx context.Context, cmd *Command, lun scsi.LUN) (Response
 		return Response{}, err
 	}
 	t.cmd, t.lun, t.lunNum = cmd, lun, cmd.LUN
-	s.sendCmdLocked(t)
+	c := s.sendCmdLocked(t)
 	s.mu.Unlock()
+	if c != nil {
+		c.kick()
+	}
 	for {
 		select {
 		case <-t.done:
 			return s.collect(t, nil)
 		case <-t.wake:
+			var c *sessConn
 			s.mu.Lock()
 			if t.state == sessTaskWaiting {
 				if err := s.stoppedErrLocked(); err != nil {
 					s.finishLocked(t, Response{}, err)
 				} else {
-					s.sendCmdLocked(t)
+					c = s.sendCmdLocked(t)
 				}
 			}
 			s.mu.Unlock()
+			if c != nil {
+				c.kick()
+			}
 		case <-ctx.Done():
 			s.mu.Lock()
 			switch t.state {
@@ -507,10 +520,19 @@ func (s *Session) Logout(ctx context.Context) error {
 	t.state = sessTaskSent
 	t.conn = s.conn
 	p := iscsi.LogoutRequest{Immediate: true, Reason: iscsi.CloseSession, ITT: t.itt, CmdSN: s.cmdSN}
-	if err := s.conn.queuePDULocked(&p, nil); err != nil {
+	var out connOut
+	c := s.conn
+	if err := p.EncodeFrame(&out.f); err != nil {
 		s.finishLocked(t, Response{}, err)
+		c = nil
+	} else {
+		c.queueLocked(&out)
 	}
 	s.mu.Unlock()
+	if c != nil {
+		// Written from here, as commands are: no writer to wake.
+		c.flush()
+	}
 	select {
 	case <-t.done:
 		s.mu.Lock()

@@ -3,26 +3,39 @@
 # tgtd LUN, in interleaved rounds; prints medians and lunar/libiscsi ratios.
 #
 #   scripts/bench-initiator.sh [--rounds N] [--seconds S] [--cycles C] [--port P]
+#                              [--portal HOST:PORT --iqn IQN]
 #
 # The portal port defaults to a free one; tgtd's control port is 900 + PID % 99.
+# With --portal and --iqn it starts no tgtd and uses that target's LUN 1.
 #
-# Needs tgtd/tgtadm (Debian tgt) and iscsi-perf/iscsi-inq (libiscsi-bin).
+# Besides IOPS and MiB/s it reports, for each side, the CPU time its process
+# used per command (user+sys over commands, from GNU time) and its context
+# switches per command (voluntary+involuntary): both are less sensitive to
+# a noisy machine than wall-clock rates. The login row's libiscsi peer is
+# scripts/libiscsi-login-bench.c, built here with gcc: N connect+login+logout
+# cycles in one process, as lunar's --login-cycles does.
+#
+# Needs tgtd/tgtadm (Debian tgt), iscsi-perf (libiscsi-bin), gcc and
+# libiscsi-dev, and GNU time (/usr/bin/time).
 set -euo pipefail
 
-rounds=3 seconds=10 cycles=200 port=
+rounds=3 seconds=10 cycles=200 port= ext_portal= ext_iqn=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rounds) rounds=$2; shift 2 ;;
 	--seconds) seconds=$2; shift 2 ;;
 	--cycles) cycles=$2; shift 2 ;;
 	--port) port=$2; shift 2 ;;
-	-h|--help) sed -n 2,7p "$0"; exit 0 ;;
+	--portal) ext_portal=$2; shift 2 ;;
+	--iqn) ext_iqn=$2; shift 2 ;;
+	-h|--help) sed -n 2,18p "$0"; exit 0 ;;
 	*) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
-for t in tgtd tgtadm iscsi-perf iscsi-inq go jq python3; do
-	command -v "$t" >/dev/null || { echo "missing $t: install tgt, libiscsi-bin, jq, python3 and Go" >&2; exit 1; }
+for t in tgtd tgtadm iscsi-perf gcc go jq python3 /usr/bin/time; do
+	command -v "$t" >/dev/null || { echo "missing $t: install tgt, libiscsi-bin, libiscsi-dev, gcc, time, jq, python3 and Go" >&2; exit 1; }
 done
+[ -f /usr/include/iscsi/iscsi.h ] || { echo "missing iscsi/iscsi.h: install libiscsi-dev" >&2; exit 1; }
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/bench-initiator.XXXXXX)
@@ -50,79 +63,124 @@ trap 'exit 130' INT TERM
 echo "building lunar..." >&2
 (cd "$root" && go build -o "$work/lunar" ./cmd/lunar)
 lunar=$work/lunar
+gcc -O2 -o "$work/libiscsi-login-bench" "$root/scripts/libiscsi-login-bench.c" -liscsi
 
-echo "creating a 1 GiB backing file..." >&2
-head -c $((1 << 30)) /dev/urandom >"$work/lun1.img"
+if [ -n "$ext_portal" ]; then
+	portal=$ext_portal iqn=${ext_iqn:?--portal needs --iqn}
+else
+	echo "creating a 1 GiB backing file..." >&2
+	head -c $((1 << 30)) /dev/urandom >"$work/lun1.img"
 
-tgtd -f -C "$ctl" --iscsi portal="$portal" >"$work/tgtd.log" 2>&1 &
-tgtpid=$!
-for _ in $(seq 50); do
-	tgtadm -C "$ctl" --lld iscsi --op show --mode target >/dev/null 2>&1 && break
-	sleep 0.1
-done
-tgtadm -C "$ctl" --lld iscsi --op new --mode target --tid 1 -T "$iqn"
-tgtadm -C "$ctl" --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 -b "$work/lun1.img"
-tgtadm -C "$ctl" --lld iscsi --op bind --mode target --tid 1 -I ALL
+	tgtd -f -C "$ctl" --iscsi portal="$portal" >"$work/tgtd.log" 2>&1 &
+	tgtpid=$!
+	for _ in $(seq 50); do
+		tgtadm -C "$ctl" --lld iscsi --op show --mode target >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	tgtadm -C "$ctl" --lld iscsi --op new --mode target --tid 1 -T "$iqn"
+	tgtadm -C "$ctl" --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 -b "$work/lun1.img"
+	tgtadm -C "$ctl" --lld iscsi --op bind --mode target --tid 1 -I ALL
+fi
 url="iscsi://$portal/$iqn/1"
 
-# lunar_io RW BS QD: prints "IOPS MiB/s"
-lunar_io() {
-	"$lunar" initiator bench "$portal" --target "$iqn" --lun 1 --rw "$1" --bs "$2" --qd "$3" \
-		--duration "${seconds}s" -o json | jq -r '.[0] | "\(.iops | round) \(.mib_per_s * 10 | round / 10)"'
+# timed FILE CMD...: runs CMD under GNU time, which writes
+# "user sys voluntary involuntary" to FILE.
+timed() {
+	local f=$1
+	shift
+	/usr/bin/time -f '%U %S %w %c' -o "$f" "$@"
 }
 
-# libiscsi_io BLOCKS QD [-r]: prints "IOPS MiB/s" from iscsi-perf's final line
+# cost OPS FILE: prints "CPU-µs-per-command context-switches-per-command"
+# from a timed run's FILE.
+cost() {
+	# The last line: GNU time puts "Command exited with non-zero status"
+	# first when the command failed (timeout's 124 for iscsi-perf).
+	awk -v n="$1" 'END { if (n > 0) printf "%.2f %.3f\n", ($1 + $2) * 1e6 / n, ($3 + $4) / n; else print "0 0" }' "$2"
+}
+
+# lunar_io RW BS QD: prints "IOPS MiB/s CPU-µs/cmd switches/cmd"
+lunar_io() {
+	local js
+	js=$(timed "$work/time" "$lunar" initiator bench "$portal" --target "$iqn" --lun 1 --rw "$1" --bs "$2" --qd "$3" \
+		--duration "${seconds}s" -o json)
+	echo "$js" | jq -r '.[0] | "\(.iops | round) \(.mib_per_s * 10 | round / 10)"' | tr '\n' ' '
+	cost "$(echo "$js" | jq -r '.[0].ops')" "$work/time"
+}
+
+# libiscsi_io BLOCKS QD [-r]: prints "IOPS MiB/s CPU-µs/cmd switches/cmd"
+# from iscsi-perf's last progress line
 libiscsi_io() {
 	local blocks=$1 qd=$2 rnd=${3:-}
-	local out
-	out=$(timeout -s INT "$seconds" iscsi-perf $rnd -m "$qd" -b "$blocks" "$url" 2>&1 || true)
+	local out line iops
+	out=$(timed "$work/time" timeout -s INT "$seconds" iscsi-perf $rnd -m "$qd" -b "$blocks" "$url" 2>&1 || true)
 	echo "$out" >>"$work/iscsi-perf.log"
 	# Its progress lines: "... iops average N (M MB/s) ..." once a second, M
-	# in MiB/s (bytes / 2^20); the last one averages the whole run.
-	echo "$out" | tr '\r' '\n' | grep -E 'iops average' | tail -1 |
-		sed -E 's/.*iops average ([0-9.]+) \(([0-9.]+) MB\/s\).*/\1 \2/'
+	# in MiB/s (bytes / 2^20); the last one averages the whole run so far.
+	# The commands it ran are about the average times the run's length.
+	line=$(echo "$out" | tr '\r' '\n' | grep -E 'iops average' | tail -1 |
+		sed -E 's/.*iops average ([0-9.]+) \(([0-9.]+) MB\/s\).*/\1 \2/')
+	iops=${line%% *}
+	echo -n "$line "
+	cost "$(awk -v i="$iops" -v s="$seconds" 'BEGIN { printf "%.0f", i * s }')" "$work/time"
 }
 
-# lunar_login: prints µs per login+logout cycle
+# lunar_login: prints "µs-per-cycle CPU-µs-per-cycle"
 lunar_login() {
-	"$lunar" initiator bench "$portal" --target "$iqn" --login-cycles "$cycles" -o json | jq -r '.[0].mean_us | round'
+	local us
+	us=$(timed "$work/time" "$lunar" initiator bench "$portal" --target "$iqn" --login-cycles "$cycles" -o json | jq -r '.[0].mean_us | round')
+	echo "$us $(cost "$cycles" "$work/time" | cut -d' ' -f1)"
 }
 
-# libiscsi_login: µs per iscsi-inq run (login + INQUIRY + logout + process start)
+# libiscsi_login: prints "µs-per-cycle CPU-µs-per-cycle": connect, login,
+# logout and disconnect, in one process
 libiscsi_login() {
-	local t0 t1
-	t0=$(date +%s%N)
-	for _ in $(seq "$cycles"); do iscsi-inq "$url" >/dev/null; done
-	t1=$(date +%s%N)
-	echo $(((t1 - t0) / cycles / 1000))
+	local us
+	us=$(timed "$work/time" "$work/libiscsi-login-bench" "$portal" "$iqn" "$cycles")
+	echo "$us $(cost "$cycles" "$work/time" | cut -d' ' -f1)"
 }
 
-declare -a l4k_iops p4k_iops l128_mib p128_mib llog plog
+declare -a l4k p4k l4kc p4kc l4ks p4ks l128 p128 l128c p128c l128s p128s llog plog llogc plogc
 for r in $(seq "$rounds"); do
 	echo "round $r/$rounds" >&2
-	read -r a _ < <(lunar_io randread 4K 32); l4k_iops+=("$a")
-	read -r a _ < <(libiscsi_io 8 32 -r); p4k_iops+=("$a")
-	read -r _ b < <(lunar_io read 128K 8); l128_mib+=("$b")
-	read -r _ b < <(libiscsi_io 256 8); p128_mib+=("$b")
-	llog+=("$(lunar_login)")
-	plog+=("$(libiscsi_login)")
-	echo "  lunar 4K ${l4k_iops[-1]} IOPS, libiscsi ${p4k_iops[-1]}; 128K ${l128_mib[-1]} vs ${p128_mib[-1]} MiB/s; login ${llog[-1]} vs ${plog[-1]} µs" >&2
+	read -r a _ c x < <(lunar_io randread 4K 32); l4k+=("$a"); l4kc+=("$c"); l4ks+=("$x")
+	read -r a _ c x < <(libiscsi_io 8 32 -r); p4k+=("$a"); p4kc+=("$c"); p4ks+=("$x")
+	read -r _ b c x < <(lunar_io read 128K 8); l128+=("$b"); l128c+=("$c"); l128s+=("$x")
+	read -r _ b c x < <(libiscsi_io 256 8); p128+=("$b"); p128c+=("$c"); p128s+=("$x")
+	read -r a c < <(lunar_login); llog+=("$a"); llogc+=("$c")
+	read -r a c < <(libiscsi_login); plog+=("$a"); plogc+=("$c")
+	echo "  4K IOPS lunar ${l4k[-1]} libiscsi ${p4k[-1]} (CPU µs/cmd ${l4kc[-1]} vs ${p4kc[-1]}, switches/cmd ${l4ks[-1]} vs ${p4ks[-1]});" \
+		"128K MiB/s ${l128[-1]} vs ${p128[-1]} (CPU µs/cmd ${l128c[-1]} vs ${p128c[-1]}, switches/cmd ${l128s[-1]} vs ${p128s[-1]});" \
+		"login µs ${llog[-1]} vs ${plog[-1]} (CPU µs ${llogc[-1]} vs ${plogc[-1]})" >&2
 done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2f", a / b }'; }
-
-m1=$(median "${l4k_iops[@]}") n1=$(median "${p4k_iops[@]}")
-m2=$(median "${l128_mib[@]}") n2=$(median "${p128_mib[@]}")
-m3=$(median "${llog[@]}") n3=$(median "${plog[@]}")
+row() { # row NAME FMT LUNAR-VALUES... -- LIBISCSI-VALUES... ; BETTER
+	local name=$1 fmt=$2 better=$3
+	shift 3
+	local -a a=() b=()
+	while [ "$1" != -- ]; do a+=("$1"); shift; done
+	shift
+	b=("$@")
+	local m n
+	m=$(median "${a[@]}") n=$(median "${b[@]}")
+	printf "%s\t$fmt\t$fmt\t%s\t%s\n" "$name" "$m" "$n" "$(ratio "$m" "$n")" "$better"
+}
 
 echo
 echo "machine: $(uname -srm); $(nproc) CPUs; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); $(go version | cut -d' ' -f3); $(tgtd --version 2>/dev/null | head -1 || echo tgtd)"
 echo "target: tgtd on $portal, LUN 1 = 1 GiB file; $rounds interleaved rounds of ${seconds}s, $cycles login cycles; medians"
+echo "libiscsi: iscsi-perf for I/O (its command count estimated as average IOPS x seconds), scripts/libiscsi-login-bench.c for logins"
 echo
 {
 	printf 'TEST\tLUNAR\tLIBISCSI\tLUNAR/LIBISCSI\tBETTER\n'
-	printf '4 KiB random read QD32 (IOPS)\t%.0f\t%.0f\t%s\thigher\n' "$m1" "$n1" "$(ratio "$m1" "$n1")"
-	printf '128 KiB sequential read QD8 (MiB/s)\t%.1f\t%.1f\t%s\thigher\n' "$m2" "$n2" "$(ratio "$m2" "$n2")"
-	printf 'login+logout (µs/cycle; libiscsi = iscsi-inq: also INQUIRY + process start)\t%.0f\t%.0f\t%s\tlower\n' "$m3" "$n3" "$(ratio "$m3" "$n3")"
+	row '4 KiB random read QD32 (IOPS)' '%.0f' higher "${l4k[@]}" -- "${p4k[@]}"
+	row '  CPU µs per command' '%.2f' lower "${l4kc[@]}" -- "${p4kc[@]}"
+	row '  context switches per command' '%.3f' lower "${l4ks[@]}" -- "${p4ks[@]}"
+	row '128 KiB sequential read QD8 (MiB/s)' '%.1f' higher "${l128[@]}" -- "${p128[@]}"
+	row '  CPU µs per command' '%.2f' lower "${l128c[@]}" -- "${p128c[@]}"
+	row '  context switches per command' '%.3f' lower "${l128s[@]}" -- "${p128s[@]}"
+	row 'login+logout (µs per cycle)' '%.0f' lower "${llog[@]}" -- "${plog[@]}"
+	row '  CPU µs per cycle' '%.0f' lower "${llogc[@]}" -- "${plogc[@]}"
 } | column -t -s $'\t'
