@@ -15,7 +15,7 @@ step() { printf '\n=== %s\n' "$*"; }
 
 step "install: Debian packages"
 export DEBIAN_FRONTEND=noninteractive
-apt_packages=(tgt libiscsi-bin tshark)
+apt_packages=(tgt libiscsi-bin tshark jq iproute2)
 missing=()
 for p in "${apt_packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -64,6 +64,12 @@ LUNAR_GOLDEN_DIR="$capture_dir" go test -count=1 -run 'Golden' -v ./iscsi/ | gre
 
 step "interop: lunar's target against libiscsi's tools, lunar's initiator against tgtd (go test -tags interop)"
 go test -count=1 -tags interop -run Interop -v ./target/ ./initiator/ | grep -E '^(=== RUN|--- |ok|FAIL|PASS)'
+
+step "cluster: lunar demo (etcd, a target and 8 node agents on loopback)"
+go run ./cmd/lunar demo --nodes 4 >/dev/null
+
+step "cluster: target, etcd and three node agents in their own network namespaces"
+bash scripts/netns-cluster.sh
 
 step "conformance: libiscsi's iscsi-test-cu against lunar target serve"
 bash scripts/conformance.sh
