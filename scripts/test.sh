@@ -77,3 +77,6 @@ bash scripts/conformance.sh
 step "interop: the Linux kernel initiator (open-iscsi in a qemu VM) against lunar target serve"
 bash scripts/vm/build.sh
 bash scripts/vm/run-initiator-test.sh
+
+step "interop: sg3-utils persistent reservations from two kernel initiators (fence_scsi sequence) against lunar target serve"
+bash scripts/vm/run-reservation-test.sh

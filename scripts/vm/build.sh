@@ -10,8 +10,10 @@
 #                        (an ELF with a PVH note: qemu -kernel boots it directly)
 #   vmlinuz              the same kernel as a bzImage (fallback)
 #   initramfs.cpio.gz    busybox, open-iscsi (iscsid, iscsiadm), mke2fs, e2fsck,
+#                        sg3-utils' sg_persist, sg_dd, sg_inq, sg_vpd,
 #                        the kernel modules for iSCSI, SCSI disks, ext4 and
-#                        virtio-net, and scripts/vm/guest-init.sh as /init
+#                        virtio-net, scripts/vm/guest-init.sh as /init and
+#                        scripts/vm/guest-pr.sh (the pr scenario) as /guest-pr.sh
 #
 # Idempotent: a second run reuses the downloads, the kernel and the initramfs
 # unless an input (this script, guest-init.sh, a package version) changed.
@@ -43,10 +45,14 @@ debs="$cache/debs"
 mkdir -p "$debs"
 apt_updated=${apt_updated:-}
 resolve() { # sets kpkg and the candidate version of every guest package
-	kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-	guest_pkgs=("$kpkg" open-iscsi libisns0 libopeniscsiusr)
+	local deps
+	deps=$(apt-cache depends linux-image-amd64 sg3-utils 2>/dev/null)
+	kpkg=$(awk '/Depends: linux-image-[0-9]/ {print $2; exit}' <<<"$deps")
+	# sg3-utils' tools link against libsgutils2-VERSION, a package of its own.
+	sgpkg=$(awk '/Depends: libsgutils2-/ {print $2; exit}' <<<"$deps")
+	guest_pkgs=("$kpkg" open-iscsi libisns0 libopeniscsiusr sg3-utils "$sgpkg")
 	declare -gA cand=()
-	[[ -n $kpkg ]] || return 1
+	[[ -n $kpkg && -n $sgpkg ]] || return 1
 	local pkg ver
 	# One apt-cache call for all: loading its cache is the slow part.
 	while read -r pkg ver; do
@@ -58,7 +64,7 @@ resolve() { # sets kpkg and the candidate version of every guest package
 }
 if ! resolve; then
 	[[ -n $apt_updated ]] || { apt-get update -qq; apt_updated=1; }
-	resolve || { log "cannot resolve linux-image-amd64, open-iscsi, libisns0, libopeniscsiusr with apt-cache"; exit 1; }
+	resolve || { log "cannot resolve linux-image-amd64, open-iscsi, libisns0, libopeniscsiusr, sg3-utils, libsgutils2 with apt-cache"; exit 1; }
 fi
 declare -A debfile=()
 for p in "${guest_pkgs[@]}"; do
@@ -77,7 +83,7 @@ done
 
 # --- stamp: rebuild when an input changed -------------------------------------
 stamp_inputs() {
-	sha256sum "$here/build.sh" "$here/guest-init.sh"
+	sha256sum "$here/build.sh" "$here/guest-init.sh" "$here/guest-pr.sh"
 	for p in "${guest_pkgs[@]}"; do echo "${debfile[$p]}"; done
 	dpkg-query -W -f='${Package} ${Version}\n' busybox-static e2fsprogs
 }
@@ -137,6 +143,11 @@ copy_bin "$work/pkg/sbin/iscsid" /sbin/iscsid
 copy_bin "$work/pkg/sbin/iscsiadm" /sbin/iscsiadm
 copy_bin /sbin/mke2fs /sbin/mke2fs
 copy_bin /sbin/e2fsck /sbin/e2fsck
+# sg3-utils for the pr scenario (persistent reservations); libsgutils2 comes
+# from its extracted package through copy_bin's library search.
+for t in sg_persist sg_dd sg_inq sg_vpd; do
+	copy_bin "$work/pkg/usr/bin/$t" "/bin/$t"
+done
 cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
 mkdir -p "$root/etc"
 # mke2fs reads /etc/mke2fs.conf for the ext4 feature set.
@@ -196,6 +207,7 @@ done
 log "modules: ${order[*]}"
 
 install -m 0755 "$here/guest-init.sh" "$root/init"
+install -m 0755 "$here/guest-pr.sh" "$root/guest-pr.sh"
 (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -1) >"$work/initramfs.cpio.gz"
 
 mv "$work/vmlinux" "$cache/vmlinux"

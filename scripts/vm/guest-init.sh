@@ -8,6 +8,8 @@
 #   lunar.portal=IP:PORT         the target portal (the advertised address)
 #   lunar.target=IQN             the target name discovery must return
 #   lunar.scenarios=a,b,c        any of plain, chap, unmapped, in that order
+#                                (or pr, persistent reservations: /guest-pr.sh,
+#                                from scripts/vm/run-reservation-test.sh)
 #   lunar.iqn_plain=IQN          mapped initiator, no CHAP
 #   lunar.iqn_chap=IQN           mapped initiator with CHAP credentials
 #   lunar.iqn_unmapped=IQN       initiator in no initiator group
@@ -426,6 +428,7 @@ for s in $(echo "$SCENARIOS" | tr ',' ' '); do
 	chap) scenario_chap ;;
 	unmapped) scenario_unmapped ;;
 	perf) scenario_perf ;;
+	pr) . /guest-pr.sh && scenario_pr ;;
 	*) fail "$s" "unknown scenario" ;;
 	esac
 	# Leave nothing behind for the next scenario.

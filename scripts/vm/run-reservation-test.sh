@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# run-reservation-test.sh: SCSI-3 persistent reservations of `lunar target
+# serve` driven by the Linux kernel initiator (open-iscsi in a qemu VM) and
+# sg3-utils' sg_persist: a fence_scsi-style sequence from two initiators
+# (issue 7). See scripts/vm/README.md.
+#
+# Builds lunar and the VM (scripts/vm/build.sh), starts a target on
+# 127.0.0.1 advertising 10.0.2.2 (the host's loopback as the VM sees it),
+# creates a LUN and an initiator group holding two VM initiator names, maps
+# the LUN, and boots the VM once to run the scenario pr (scripts/vm/guest-pr.sh):
+# both initiators log in from one VM through two open-iscsi ifaces and
+# register; A reserves (type 5, Write Exclusive, Registrants Only) and
+# writes; B preempts and aborts A; A's next write fails with RESERVATION
+# CONFLICT and B's succeeds; B's connection fails and open-iscsi recovers
+# the session (same ISID): B still holds its registration and the
+# reservation and writes; B logs out and in (a new session, so a new ISID):
+# the new nexus is not registered and cannot write until it registers.
+# Then, with the target stopped, it reads the LUN's file to check which
+# writes landed. Prints PASS/FAIL per check; exits non-zero on any failure.
+#
+# Environment:
+#   LUNAR_VM_CACHE      build cache (default /var/cache/lunar-vm)
+#   LUNAR_VM_TIMEOUT    seconds allowed for the boot (default 100)
+#   LUNAR_VM_KEEP=1     keep the work directory (target data, logs)
+#   LUNAR_VM_LOG_LEVEL  lunar's --log-level (default debug)
+#   LUNAR_VM_LUNAR      use this lunar binary instead of building ./cmd/lunar
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+boot_timeout=${LUNAR_VM_TIMEOUT:-100}
+log_level=${LUNAR_VM_LOG_LEVEL:-debug}
+
+say() { printf 'run-reservation-test: %s\n' "$*" >&2; }
+t_start=$(date +%s.%N)
+elapsed() { awk -v a="$t_start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}'; }
+
+cache=$(bash "$here/build.sh" | tail -n 1)
+say "VM built or reused in $(elapsed)s ($cache)"
+
+work=$(mktemp -d /tmp/lunar-vm-pr.XXXXXX)
+lunar="$work/lunar"
+data="$work/data"
+serial="$work/serial.log"
+tlog="$work/target.log"
+target_pid=
+qemu_pid=
+cleanup() {
+	local rc=$?
+	if [[ -n $qemu_pid ]]; then kill "$qemu_pid" 2>/dev/null || true; fi
+	if [[ -n $target_pid ]]; then
+		kill -INT "$target_pid" 2>/dev/null || true
+		wait "$target_pid" 2>/dev/null || true
+	fi
+	if [[ ${LUNAR_VM_KEEP:-} == 1 || $rc -ne 0 ]]; then
+		say "work directory kept: $work (serial.log, target.log, data/)"
+	else
+		rm -rf "$work"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [[ -n ${LUNAR_VM_LUNAR:-} ]]; then
+	cp "$LUNAR_VM_LUNAR" "$lunar"
+	say "using the lunar binary $LUNAR_VM_LUNAR"
+else
+	(cd "$repo" && go build -o "$lunar" ./cmd/lunar)
+	say "lunar built in $(elapsed)s"
+fi
+
+# Start the target on a free port: try random ones until one binds.
+port='' api=''
+for _ in $(seq 1 20); do
+	p=$((20000 + RANDOM % 20000))
+	a=$((p + 1))
+	: >"$tlog"
+	"$lunar" --log-level "$log_level" target serve --data "$data" \
+		--listen "127.0.0.1:$p" --advertise "10.0.2.2:$p" --api "127.0.0.1:$a" >>"$tlog" 2>&1 &
+	target_pid=$!
+	for _ in $(seq 1 100); do
+		grep -q 'lunar target serving' "$tlog" && break
+		kill -0 "$target_pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	if grep -q 'lunar target serving' "$tlog"; then
+		port=$p api=$a
+		break
+	fi
+	wait "$target_pid" 2>/dev/null || true
+	target_pid=
+done
+[[ -n $port ]] || { say "cannot start lunar target serve:"; tail -n 20 "$tlog" >&2; exit 1; }
+say "target serving on 127.0.0.1:$port, advertised as 10.0.2.2:$port, API 127.0.0.1:$api"
+
+cli() { "$lunar" "$@" --api "http://127.0.0.1:$api" --data "$data"; }
+token=$(cat "$data/api-token")
+apicall() { # METHOD PATH [BODY]
+	curl -sS -f -X "$1" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+		${3:+--data "$3"} "http://127.0.0.1:$api$2"
+}
+
+iqn_a=iqn.2024-01.dev.lunar.vm:pr-a
+iqn_b=iqn.2024-01.dev.lunar.vm:pr-b
+
+cli lun create prdisk --size 16M >/dev/null
+cli igroup create prhosts "$iqn_a" "$iqn_b" >/dev/null
+cli lun map prdisk --igroup prhosts >/dev/null
+target_iqn=$(apicall GET /v1/targets | tr -d ' \t\n' | tr '{}' '\n\n' | grep '"default":true' | sed -n 's/.*"name":"\([^"]*\)".*/\1/p' | head -n 1)
+[[ -n $target_iqn ]] || { say "cannot read the default target's IQN from /v1/targets"; exit 1; }
+lun_path=$(cli lun show prdisk -o json | sed -n 's/.*"path": *"\([^"]*\)".*/\1/p' | head -n 1)
+say "target $target_iqn, LUN prdisk 16 MiB at $lun_path mapped to igroup prhosts ($iqn_a, $iqn_b)"
+
+bios=()
+[[ -f /usr/share/qemu/qboot.rom ]] && bios=(-bios /usr/share/qemu/qboot.rom)
+cmdline="console=ttyS0 panic=-1 loglevel=4 rdinit=/init lunar.portal=10.0.2.2:$port lunar.target=$target_iqn"
+cmdline+=" lunar.scenarios=pr lunar.iqn_a=$iqn_a lunar.iqn_b=$iqn_b"
+
+# The same VM as run-initiator-test.sh: user-mode networking (the guest is
+# 10.0.2.15 and reaches the host's 127.0.0.1 as 10.0.2.2), one CPU.
+t_boot=$(date +%s.%N)
+qemu-system-x86_64 -machine q35,accel=tcg -cpu max -smp 1 -m 512 "${bios[@]}" \
+	-nographic -no-reboot -serial "file:$serial" -monitor none \
+	-kernel "$cache/vmlinux" -initrd "$cache/initramfs.cpio.gz" -append "$cmdline" \
+	-netdev user,id=n0 -device "virtio-net-pci,netdev=n0,romfile=" \
+	>"$work/qemu.out" 2>&1 </dev/null &
+qemu_pid=$!
+say "VM booting (pid $qemu_pid, timeout ${boot_timeout}s, serial log $serial)"
+
+timed_out=
+deadline=$(($(date +%s) + boot_timeout))
+while kill -0 "$qemu_pid" 2>/dev/null; do
+	if (($(date +%s) >= deadline)); then
+		timed_out=1
+		kill "$qemu_pid" 2>/dev/null || true
+		break
+	fi
+	sleep 0.5
+done
+wait "$qemu_pid" 2>/dev/null || true
+qemu_pid=
+boot_s=$(awk -v a="$t_boot" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
+
+tr -d '\r' <"$serial" >"$serial.txt" 2>/dev/null || : >"$serial.txt"
+echo "----- guest markers -----" >&2
+grep -a 'LUNAR-VM:' "$serial.txt" >&2 || true
+echo "-------------------------" >&2
+
+failed=()
+[[ -n $timed_out ]] && failed+=("the VM did not power off within ${boot_timeout}s")
+grep -aq '^LUNAR-VM: DONE ' "$serial.txt" || failed+=("the guest did not finish (no DONE marker)")
+grep -aq '^LUNAR-VM: FAIL' "$serial.txt" && failed+=("the guest reported failures")
+grep -aq '^LUNAR-VM: PASS pr$' "$serial.txt" || failed+=("no PASS for scenario pr")
+
+if apicall GET /metrics >"$work/metrics.txt" 2>/dev/null; then
+	grep -E '^lunar_target_(commands_total|logins_total|errors_total)' "$work/metrics.txt" |
+		sed 's/^/run-reservation-test: metrics: /' >&2 || true
+fi
+
+# From the host, with the target stopped: the writes that had to land are
+# in the LUN's file, and the fenced ones are not (4 KiB block 2: A's, by dd
+# and sg_dd, after the preemption; block 5: B's new, unregistered nexus):
+# those blocks are still zero. See the block map in guest-pr.sh.
+kill -INT "$target_pid" 2>/dev/null || true
+wait "$target_pid" 2>/dev/null || true
+target_pid=
+host_check() { # NAME OK WHY
+	if [[ $2 == 1 ]]; then
+		say "PASS host/$1"
+	else
+		say "FAIL host/$1: $3"
+		failed+=("host check $1: $3")
+	fi
+}
+if [[ -n $lun_path && -f $lun_path ]]; then
+	zero=$(head -c 4096 /dev/zero | sha256sum | cut -d' ' -f1)
+	for b in 0 1 2 3 4 5 6; do
+		want=$(sed -n "s/^LUNAR-VM: INFO pr block $b sha256=\([0-9a-f]*\)\$/\1/p" "$serial.txt" | head -n 1)
+		got=$(dd if="$lun_path" bs=4096 skip="$b" count=1 2>/dev/null | sha256sum | cut -d' ' -f1)
+		case $b in
+		2 | 5)
+			ok=0
+			[[ $got == "$zero" ]] && ok=1
+			host_check "block-$b-fenced-write-absent" "$ok" "block $b of the LUN file has sha256 $got, want zeros ($zero); the fenced write's pattern is ${want:-?}"
+			;;
+		*)
+			ok=0
+			[[ -n $want && $got == "$want" ]] && ok=1
+			host_check "block-$b-landed" "$ok" "block $b of the LUN file has sha256 $got, the guest wrote ${want:-?}"
+			;;
+		esac
+	done
+else
+	failed+=("no LUN file at '${lun_path}'")
+fi
+grep -aE '"level":"(error|panic|fatal)"|ERR|PNC|panic' "$tlog" >"$work/target-errors.txt" || true
+
+say "VM boot-to-poweroff ${boot_s}s, total $(elapsed)s"
+if ((${#failed[@]})); then
+	for f in "${failed[@]}"; do say "FAIL: $f"; done
+	echo "----- guest serial log (tail) -----" >&2
+	tail -n 150 "$serial.txt" >&2
+	echo "----- qemu -----" >&2
+	tail -n 20 "$work/qemu.out" >&2
+	echo "----- target log (tail) -----" >&2
+	tail -n 60 "$tlog" >&2
+	exit 1
+fi
+if [[ -s $work/target-errors.txt ]]; then
+	say "note: the target logged errors (see target.log):"
+	head -n 20 "$work/target-errors.txt" >&2
+fi
+say "PASS: pr (Linux $(cat "$cache/kernel-version"), open-iscsi and sg3-utils in qemu)"
