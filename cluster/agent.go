@@ -9,11 +9,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/lunarsan/lunar/initiator"
 	"github.com/lunarsan/lunar/target"
 )
 
@@ -100,6 +102,8 @@ type Agent struct {
 
 	ops sync.RWMutex
 	run OperationRunner
+
+	failover atomic.Pointer[Failover] // serves the takeover/resign endpoints (failover.go)
 
 	reqMu  sync.Mutex
 	recent map[string]*agentCall // by kind and request id
@@ -374,7 +378,15 @@ func (a *Agent) connect(ctx context.Context, req ConnectRequest) (ConnectRespons
 	err = rec.do(StepArrival, func() error {
 		d, err := a.cfg.Engine.WaitForDisk(ctx, ref, req.WWN)
 		resp.Disk = d
-		return err
+		if err != nil {
+			return err
+		}
+		// Every node that connects a disk registers its reservation key
+		// on it (fence.go), so it can take the disk over and be fenced.
+		if err := a.registerKey(ctx, ref, req.WWN); err != nil {
+			return fmt.Errorf("register the reservation key: %w", err)
+		}
+		return nil
 	})
 	resp.Steps = rec.steps
 	if err != nil {
@@ -406,10 +418,27 @@ func (a *Agent) connect(ctx context.Context, req ConnectRequest) (ConnectRespons
 	return resp, nil
 }
 
-// timeoutErr makes err an ErrTimeout when ctx's deadline passed.
+// timeoutErr makes err an ErrTimeout when ctx's deadline passed, and an
+// engine's initiator.ErrEngine* error the cluster sentinel it means.
 func timeoutErr(ctx context.Context, err error) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.Is(err, ErrTimeout) {
 		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	return engineErr(err)
+}
+
+// engineErr wraps an engine's initiator.ErrEngineNotFound, -Unavailable
+// or -Invalid error in ErrNotFound, ErrUnavailable or ErrInvalid.
+func engineErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, initiator.ErrEngineNotFound) && !errors.Is(err, ErrNotFound):
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	case errors.Is(err, initiator.ErrEngineUnavailable) && !errors.Is(err, ErrUnavailable):
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case errors.Is(err, initiator.ErrEngineInvalid) && !errors.Is(err, ErrInvalid):
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return err
 }
@@ -442,9 +471,25 @@ func (a *Agent) targetName(ctx context.Context, name string) (string, error) {
 }
 
 // mapLUN makes sure the node's igroup holds its initiator and maps lun on
-// targetName; a map that exists already is success.
+// targetName; a map that exists already is success. The igroup look-up
+// and the map go out together (one round trip when the igroup is ready);
+// a map refused for want of the igroup is sent again once it exists.
 func (a *Agent) mapLUN(ctx context.Context, targetName, lun string) error {
+	mapIt := func() error {
+		_, err := a.cfg.Storage.Map(ctx, target.MapCreate{LUN: lun, IGroup: a.igroup, Target: targetName})
+		if err != nil && apiCode(err) != "lun_already_mapped" {
+			return err
+		}
+		return nil
+	}
+	var mapErr error
+	mapped := make(chan struct{})
+	go func() {
+		defer close(mapped)
+		mapErr = mapIt()
+	}()
 	g, err := a.cfg.Storage.IGroup(ctx, a.igroup)
+	<-mapped
 	switch {
 	case err == nil:
 		if !slices.ContainsFunc(g.Initiators, func(s string) bool { return strings.EqualFold(s, a.cfg.InitiatorName) }) {
@@ -466,9 +511,12 @@ func (a *Agent) mapLUN(ctx context.Context, targetName, lun string) error {
 	default:
 		return storageError(ctx, "look up group "+a.igroup, err)
 	}
-	_, err = a.cfg.Storage.Map(ctx, target.MapCreate{LUN: lun, IGroup: a.igroup, Target: targetName})
-	if err != nil && apiCode(err) != "lun_already_mapped" {
-		return storageError(ctx, "map LUN "+lun+" to group "+a.igroup, err)
+	if apiCode(mapErr) == "igroup_not_found" {
+		// The map raced ahead of the igroup's creation: again.
+		mapErr = mapIt()
+	}
+	if mapErr != nil {
+		return storageError(ctx, "map LUN "+lun+" to group "+a.igroup, mapErr)
 	}
 	return nil
 }
@@ -568,7 +616,7 @@ func (a *Agent) disconnect(ctx context.Context, req DisconnectRequest) (Disconne
 				return nil
 			}
 			dev, err := a.cfg.Engine.Open(ctx, req.WWN)
-			if errors.Is(err, ErrNotFound) {
+			if errors.Is(err, ErrNotFound) || errors.Is(err, initiator.ErrEngineNotFound) {
 				return nil
 			}
 			if err != nil {
@@ -738,6 +786,11 @@ func (a *Agent) Format(ctx context.Context, req FormatRequest) (FormatResponse, 
 		}
 		rec := &stepRecorder{a: a}
 		err := rec.do(StepFormat, func() error {
+			if f, ok := a.cfg.Engine.(initiator.Formatter); ok {
+				// The engine formats itself (open-iscsi: GPT, then
+				// mkfs.ext4 on the partition).
+				return engineErr(f.Format(ctx, req.WWN, req.Label))
+			}
 			dev, err := a.cfg.Engine.Open(ctx, req.WWN)
 			if err != nil {
 				return err

@@ -86,6 +86,7 @@ func (a *Agent) newHandler() http.Handler {
 		writeJSON(w, http.StatusOK, disks)
 	})))
 	mux.Handle("GET "+PathMetrics, a.auth(promhttp.HandlerFor(a.cfg.Registry, promhttp.HandlerOpts{})))
+	a.failoverRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, ErrorBody{Error: fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path)})
 	})

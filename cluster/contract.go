@@ -3,8 +3,9 @@ package cluster
 import (
 	"context"
 	"errors"
-	"io"
 	"time"
+
+	"github.com/lunarsan/lunar/initiator"
 )
 
 // This file is the contract between the package's three layers: the cluster
@@ -365,26 +366,8 @@ type FormatResponse struct {
 	Steps []StepTiming `json:"steps"`
 }
 
-// DiskStatus is a disk connected on a node.
-type DiskStatus struct {
-	// WWN is the LUN's NAA identifier.
-	WWN string `json:"wwn"`
-	// Serial is the unit serial number.
-	Serial string `json:"serial"`
-	// Target is the target IQN.
-	Target string `json:"target"`
-	// Portal is the target portal.
-	Portal string `json:"portal"`
-	// LUN is the LUN number the node sees.
-	LUN uint64 `json:"lun"`
-	// Size is the capacity in bytes.
-	Size int64 `json:"size"`
-	// BlockSize is the logical block size.
-	BlockSize uint32 `json:"block_size"`
-	// Path is the node-local device path where the engine has one
-	// (/dev/sdX for open-iscsi), empty for the userspace engine.
-	Path string `json:"path,omitempty"`
-}
+// DiskStatus is a disk connected on a node (initiator.DiskStatus).
+type DiskStatus = initiator.DiskStatus
 
 // NodeAPI is what the operation runner asks of a node: the agent in
 // process (*Agent) and over HTTP (*AgentClient) both implement it.
@@ -402,46 +385,16 @@ type NodeAPI interface {
 	Disks(ctx context.Context) ([]DiskStatus, error)
 }
 
-// BlockDevice is a connected disk as the format step sees it.
-type BlockDevice interface {
-	io.ReaderAt
-	io.WriterAt
-	// Size is the capacity in bytes.
-	Size() int64
-	// BlockSize is the logical block size.
-	BlockSize() uint32
-	// Sync flushes the device's write cache.
-	Sync(ctx context.Context) error
-}
+// BlockDevice is a connected disk as the format step sees it
+// (initiator.BlockDevice).
+type BlockDevice = initiator.BlockDevice
 
-// TargetRef names a target and the portal to reach it.
-type TargetRef struct {
-	// Name is the target IQN.
-	Name string `json:"name"`
-	// Portal is "host:port".
-	Portal string `json:"portal"`
-}
+// TargetRef names a target and the portal to reach it
+// (initiator.TargetRef).
+type TargetRef = initiator.TargetRef
 
-// Engine is a node's initiator engine: the userspace initiator here, the
-// Linux kernel's through open-iscsi later. Its methods are safe for
-// concurrent use; waits for different disks overlap.
-type Engine interface {
-	// Name names the engine ("userspace", "open-iscsi").
-	Name() string
-	// Login logs in to the target or reuses the session already there.
-	Login(ctx context.Context, t TargetRef) error
-	// WaitForDisk rescans as needed and returns once the disk with the
-	// WWN is present on the target's session.
-	WaitForDisk(ctx context.Context, t TargetRef, wwn string) (DiskStatus, error)
-	// Open returns the connected disk for I/O.
-	Open(ctx context.Context, wwn string) (BlockDevice, error)
-	// Release flushes the disk and forgets it on the node.
-	Release(ctx context.Context, wwn string) error
-	// Logout logs out of the target's session (the caller checks no
-	// disk is left on it).
-	Logout(ctx context.Context, t TargetRef) error
-	// Disks lists the connected disks.
-	Disks(ctx context.Context) ([]DiskStatus, error)
-	// Close logs out of every session.
-	Close() error
-}
+// Engine is a node's initiator engine (initiator.Engine): the userspace
+// initiator (UserspaceEngine) or the Linux kernel's through open-iscsi
+// (initiator/openiscsi). Its methods are safe for concurrent use; waits for
+// different disks overlap.
+type Engine = initiator.Engine

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -360,6 +361,9 @@ func (e *UserspaceEngine) Release(ctx context.Context, wwn string) error {
 	if !ok || d.opened == nil {
 		return nil
 	}
+	// Handles opened before fail from now on (fence.go: a fenced node
+	// re-registers only after its old handles are released).
+	defer d.opened.released.Store(true)
 	if err := d.opened.Sync(ctx); err != nil {
 		if ctx.Err() != nil {
 			return ctxError(ctx, "sync disk "+wwn)
@@ -486,14 +490,28 @@ func (e *UserspaceEngine) Close() error {
 
 // userspaceDevice is an initiator.Disk as a BlockDevice.
 type userspaceDevice struct {
-	disk *initiator.Disk
+	disk     *initiator.Disk
+	released atomic.Bool // Release forgot the disk: I/O fails
 }
 
+// errReleased fails the I/O of a device handle after Release.
+var errReleased = fmt.Errorf("%w: the disk was released on this node: open it again", ErrNotFound)
+
 // ReadAt reads whole blocks at off.
-func (d *userspaceDevice) ReadAt(p []byte, off int64) (int, error) { return d.disk.ReadAt(p, off) }
+func (d *userspaceDevice) ReadAt(p []byte, off int64) (int, error) {
+	if d.released.Load() {
+		return 0, errReleased
+	}
+	return d.disk.ReadAt(p, off)
+}
 
 // WriteAt writes whole blocks at off.
-func (d *userspaceDevice) WriteAt(p []byte, off int64) (int, error) { return d.disk.WriteAt(p, off) }
+func (d *userspaceDevice) WriteAt(p []byte, off int64) (int, error) {
+	if d.released.Load() {
+		return 0, errReleased
+	}
+	return d.disk.WriteAt(p, off)
+}
 
 // Size is the capacity in bytes.
 func (d *userspaceDevice) Size() int64 { return d.disk.Size() }

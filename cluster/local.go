@@ -55,6 +55,10 @@ type LocalConfig struct {
 	// them, for benchmarks): the node's engine dials nodePortal whatever
 	// portal a connect names, and its agent calls nodeStorageURL.
 	NodeLink func(i int, portal, storageURL string) (nodePortal, nodeStorageURL string, err error)
+	// Failover, when set, runs a Failover on every node whose Runner
+	// (from the Runner hook) is a *Runner; StopNode then crashes it (its
+	// ownership leases expire instead of being revoked).
+	Failover *FailoverConfig
 }
 
 // Local is a whole cluster in one process, on loopback: an embedded etcd,
@@ -103,6 +107,7 @@ type LocalNode struct {
 	server  *http.Server
 	served  chan struct{} // closed when Serve returned
 	reg     *NodeRegistration
+	fo      *Failover // nil without LocalConfig.Failover
 	stopMu  sync.Mutex
 	stopped bool
 }
@@ -245,7 +250,11 @@ func (l *Local) startNode(ctx context.Context, i int, name string, cfg LocalConf
 	n.Client = NewAgentClient(url, l.Token, &http.Client{})
 	n.Info = NodeInfo{Name: name, InitiatorName: iqn, AgentURL: url, Engine: n.engine.Name(), Started: time.Now().UTC()}
 	if cfg.Runner != nil {
-		agent.SetOperations(cfg.Runner(agent, n.Info))
+		run := cfg.Runner(agent, n.Info)
+		agent.SetOperations(run)
+		if err := n.startFailover(cfg.Failover, run); err != nil {
+			return n, fmt.Errorf("cluster: local: node %s: %w", name, err)
+		}
 	}
 	n.reg, err = l.Store.RegisterNode(ctx, n.Info, LocalNodeTTL)
 	if err != nil {
@@ -272,6 +281,9 @@ func (n *LocalNode) stop() error {
 	}
 	n.stopped = true
 	var errs []error
+	if n.fo != nil {
+		n.fo.Crash()
+	}
 	if n.server != nil {
 		// Close, not Shutdown: a dead node does not finish its requests.
 		if err := n.server.Close(); err != nil {

@@ -452,6 +452,14 @@ func (o *operation) runConnect(ctx context.Context) error {
 	if o.disk.Target == "" {
 		o.disk.Target = selfTarget
 	}
+	// The owner holds the disk's Write Exclusive – Registrants Only
+	// reservation (fence.go).
+	if rs, ok := r.cfg.Self.(reserver); ok {
+		err := o.activeStep(ctx, StepReserve, false, func(ctx context.Context) error { return rs.Reserve(ctx, o.disk.WWN) })
+		if err != nil {
+			return o.failActive(ctx, fmt.Errorf("reserve: %w", err))
+		}
+	}
 	expect := ""
 	if req.Kind == OpCreate && !req.NoFormat {
 		err := o.activeStep(ctx, StepFormat, false, func(ctx context.Context) error {

@@ -87,12 +87,6 @@ func (c *runnerFakes) resolve(_ context.Context, node string) (NodeAPI, error) {
 	return n, nil
 }
 
-func (c *runnerFakes) logf(format string, args ...any) {
-	c.mu.Lock()
-	c.log = append(c.log, fmt.Sprintf(format, args...))
-	c.mu.Unlock()
-}
-
 func (c *runnerFakes) logged() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()

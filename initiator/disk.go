@@ -113,7 +113,8 @@ type diskGeometry struct {
 // Disk with the default DiskConfig. It sends INQUIRY, the Unit Serial
 // Number (80h), Device Identification (83h) and Block Limits (B0h) VPD
 // pages the unit supports, and READ CAPACITY(16) (READ CAPACITY(10) when
-// that is refused).
+// that is refused). On a *Session these go out together, in one round
+// trip.
 func OpenDisk(ctx context.Context, ex Executor, lun uint64) (*Disk, error) {
 	return OpenDiskConfig(ctx, ex, lun, DiskConfig{})
 }
@@ -129,28 +130,54 @@ func OpenDiskConfig(ctx context.Context, ex Executor, lun uint64, cfg DiskConfig
 		}
 	}
 	d := &Disk{ex: ex, lun: lun, cfg: cfg}
-	id, err := scanIdentify(ctx, ex, lun)
-	if err != nil {
+	if scanConcurrent(ex) {
+		// Every identification command at once: one round trip.
+		b := scanFetch(ctx, ex, lun, []scsi.VPDPageCode{scsi.VPDPageSupported, scsi.VPDPageUnitSerial,
+			scsi.VPDPageDeviceID, scsi.VPDPageBlockLimits}, true)
+		if err := d.identify(ctx, b.inq, b.vpd); err != nil {
+			return nil, err
+		}
+		if b.capErr != nil {
+			return nil, b.capErr
+		}
+		d.setGeometry(b.blocks, b.bs)
+		return d, nil
+	}
+	var inq scanAnswer
+	inq.b, inq.err = scanInquiry(ctx, ex, lun, false, 0)
+	if err := d.identify(ctx, inq, scanVPD); err != nil {
 		return nil, err
-	}
-	if id.info.DeviceType != scsi.InquiryDeviceDirectAccess {
-		return nil, fmt.Errorf("%w: LUN %d has peripheral device type %#02x, want %#02x",
-			ErrNotDisk, lun, id.info.DeviceType, scsi.InquiryDeviceDirectAccess)
-	}
-	d.info = id.info
-	if id.pages.Supports(scsi.VPDPageBlockLimits) {
-		b, err := scanVPD(ctx, ex, lun, scsi.VPDPageBlockLimits)
-		if err != nil {
-			return nil, fmt.Errorf("initiator: LUN %d Block Limits VPD page: %w", lun, err)
-		}
-		if err := d.limits.UnmarshalBinary(b); err != nil {
-			return nil, fmt.Errorf("initiator: LUN %d Block Limits VPD page: %w", lun, err)
-		}
 	}
 	if err := d.Refresh(ctx); err != nil {
 		return nil, err
 	}
 	return d, nil
+}
+
+// identify fills in the Disk's identity and block limits from the INQUIRY
+// answer and the VPD pages vpd returns.
+func (d *Disk) identify(ctx context.Context, inq scanAnswer,
+	vpd func(context.Context, Executor, uint64, scsi.VPDPageCode) ([]byte, error)) error {
+	ex, lun := d.ex, d.lun
+	id, err := scanIdentifyFrom(ctx, ex, lun, inq, vpd)
+	if err != nil {
+		return err
+	}
+	if id.info.DeviceType != scsi.InquiryDeviceDirectAccess {
+		return fmt.Errorf("%w: LUN %d has peripheral device type %#02x, want %#02x",
+			ErrNotDisk, lun, id.info.DeviceType, scsi.InquiryDeviceDirectAccess)
+	}
+	d.info = id.info
+	if id.pages.Supports(scsi.VPDPageBlockLimits) {
+		b, err := vpd(ctx, ex, lun, scsi.VPDPageBlockLimits)
+		if err != nil {
+			return fmt.Errorf("initiator: LUN %d Block Limits VPD page: %w", lun, err)
+		}
+		if err := d.limits.UnmarshalBinary(b); err != nil {
+			return fmt.Errorf("initiator: LUN %d Block Limits VPD page: %w", lun, err)
+		}
+	}
+	return nil
 }
 
 // Refresh reads the capacity again (READ CAPACITY(16), or (10) when that
@@ -161,9 +188,13 @@ func (d *Disk) Refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	g := &diskGeometry{blockSize: int64(bs), blocks: blocks, maxBlocks: d.maxBlocks(bs)}
-	d.geom.Store(g)
+	d.setGeometry(blocks, bs)
 	return nil
+}
+
+// setGeometry makes blocks of bs bytes the Disk's capacity.
+func (d *Disk) setGeometry(blocks uint64, bs uint32) {
+	d.geom.Store(&diskGeometry{blockSize: int64(bs), blocks: blocks, maxBlocks: d.maxBlocks(bs)})
 }
 
 // maxBlocks returns the most blocks one READ or WRITE moves at block size

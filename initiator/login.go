@@ -134,6 +134,14 @@ func loginRun(nc net.Conn, cfg *Config, typ iscsi.SessionType) (*loginResult, er
 		VersionMax: 0, VersionMin: 0, ISID: cfg.ISID, CmdSN: 1, ITT: 0,
 	}
 	stage := iscsi.SecurityNegotiation
+	if chap == nil {
+		// Nothing to authenticate: skip the security stage (RFC 7143
+		// section 6.3: the initial Login Request may start at the
+		// operational stage), which saves a round trip. A target that
+		// requires authentication refuses the login, as it would refuse
+		// AuthMethod=None.
+		stage = iscsi.LoginOperationalNegotiation
+	}
 	send := neg.Offer(stage)
 	chapStarted, chapAnswered := false, false
 	acc := iscsi.NewTextAccumulator(0)

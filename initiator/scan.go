@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/lunarsan/lunar/scsi"
 )
@@ -48,32 +49,140 @@ const scanMaxLUNList = 8 + 8*(scsi.MaxFlatLUN+1)
 // unit is connected, and LUNs that answer INQUIRY with CHECK CONDITION
 // (removed while the scan ran), are left out; the result is in REPORT
 // LUNS order. A transport or context error ends the scan.
+//
+// On a *Session, which runs many commands at once, the commands after
+// REPORT LUNS go out together (those of several LUNs at a time), so a scan
+// costs about two round trips; other Executors get them one at a time.
 func Rescan(ctx context.Context, ex Executor) ([]DiskInfo, error) {
 	luns, err := scanReportLUNs(ctx, ex)
 	if err != nil {
 		return nil, err
 	}
+	type result struct {
+		info DiskInfo
+		err  error
+	}
+	results := make([]result, len(luns))
+	if scanConcurrent(ex) {
+		// The LUNs at once (a bounded number), each with its commands at
+		// once: a scan costs about two round trips, not six per LUN.
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, scanLUNConcurrency)
+		for i, n := range luns {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				results[i].info, results[i].err = scanLUN(ctx, ex, n)
+			})
+		}
+		wg.Wait()
+	} else {
+		for i, n := range luns {
+			results[i].info, results[i].err = scanLUN(ctx, ex, n)
+			if !scanSkippable(results[i].err) {
+				break
+			}
+		}
+	}
 	infos := make([]DiskInfo, 0, len(luns))
-	for _, n := range luns {
-		info, err := scanLUN(ctx, ex, n)
-		var se *scsi.SenseError
+	for _, r := range results {
 		switch {
-		case err == nil:
-			infos = append(infos, info)
-		case errors.Is(err, ErrLUNNotPresent), errors.As(err, &se):
+		case r.err == nil:
+			infos = append(infos, r.info)
+		case scanSkippable(r.err):
 			// Not there (any more): SPC-4 section 6.33 lets the list
 			// change between REPORT LUNS and the commands that follow.
 		default:
-			return nil, err
+			return nil, r.err
 		}
 	}
 	return infos, nil
 }
 
+// scanSkippable reports whether err only means that a LUN is not there
+// (any more): no unit connected, or CHECK CONDITION to INQUIRY. A nil err
+// is skippable too (the scan goes on).
+func scanSkippable(err error) bool {
+	var se *scsi.SenseError
+	return err == nil || errors.Is(err, ErrLUNNotPresent) || errors.As(err, &se)
+}
+
+// scanLUNConcurrency bounds how many LUNs a Rescan identifies at once.
+const scanLUNConcurrency = 8
+
+// scanConcurrent reports whether ex runs several commands at once (a
+// *Session does); other Executors get one command at a time, in order.
+func scanConcurrent(ex Executor) bool {
+	_, ok := ex.(*Session)
+	return ok
+}
+
+// scanAnswer is the outcome of one command of a scanBatch.
+type scanAnswer struct {
+	b   []byte
+	err error
+}
+
+// scanBatch is the identification commands of one LUN sent all at once:
+// INQUIRY, the VPD pages asked for (whether or not the unit lists them in
+// its Supported VPD Pages page: a page it lacks is refused with CHECK
+// CONDITION and its answer ignored), and READ CAPACITY when asked for.
+type scanBatch struct {
+	inq    scanAnswer
+	pages  map[scsi.VPDPageCode]scanAnswer
+	blocks uint64
+	bs     uint32
+	capErr error
+}
+
+// scanFetch sends the batch's commands concurrently and waits for all.
+func scanFetch(ctx context.Context, ex Executor, lun uint64, pages []scsi.VPDPageCode, capacity bool) *scanBatch {
+	b := &scanBatch{pages: make(map[scsi.VPDPageCode]scanAnswer, len(pages))}
+	answers := make([]scanAnswer, len(pages))
+	var wg sync.WaitGroup
+	wg.Go(func() { b.inq.b, b.inq.err = scanInquiry(ctx, ex, lun, false, 0) })
+	for i, p := range pages {
+		wg.Go(func() { answers[i].b, answers[i].err = scanVPD(ctx, ex, lun, p) })
+	}
+	if capacity {
+		wg.Go(func() { b.blocks, b.bs, b.capErr = scanCapacity(ctx, ex, lun) })
+	}
+	wg.Wait()
+	for i, p := range pages {
+		b.pages[p] = answers[i]
+	}
+	return b
+}
+
+// vpd returns the batch's answer for page.
+func (b *scanBatch) vpd(_ context.Context, _ Executor, _ uint64, page scsi.VPDPageCode) ([]byte, error) {
+	a, ok := b.pages[page]
+	if !ok {
+		return nil, fmt.Errorf("initiator: VPD page %s was not fetched", page)
+	}
+	return a.b, a.err
+}
+
 // scanLUN identifies one LUN and, for a block device, reads its capacity.
 // A capacity the unit cannot report now (NOT READY, say) leaves Size zero.
 func scanLUN(ctx context.Context, ex Executor, lun uint64) (DiskInfo, error) {
-	id, err := scanIdentify(ctx, ex, lun)
+	var (
+		id     scanIdent
+		err    error
+		blocks uint64
+		bs     uint32
+		capErr error
+	)
+	if scanConcurrent(ex) {
+		b := scanFetch(ctx, ex, lun, []scsi.VPDPageCode{scsi.VPDPageSupported, scsi.VPDPageUnitSerial, scsi.VPDPageDeviceID}, true)
+		id, err = scanIdentifyFrom(ctx, ex, lun, b.inq, b.vpd)
+		blocks, bs, capErr = b.blocks, b.bs, b.capErr
+	} else {
+		id, err = scanIdentify(ctx, ex, lun)
+		if err == nil && id.info.IsDisk() {
+			blocks, bs, capErr = scanCapacity(ctx, ex, lun)
+		}
+	}
 	if err != nil {
 		return DiskInfo{}, err
 	}
@@ -81,14 +190,13 @@ func scanLUN(ctx context.Context, ex Executor, lun uint64) (DiskInfo, error) {
 	if !info.IsDisk() {
 		return info, nil
 	}
-	blocks, bs, err := scanCapacity(ctx, ex, lun)
 	var se *scsi.SenseError
 	switch {
-	case err == nil:
+	case capErr == nil:
 		info.Size, info.BlockSize = int64(blocks)*int64(bs), int(bs)
-	case errors.As(err, &se), errors.Is(err, ErrCapacity):
+	case errors.As(capErr, &se), errors.Is(capErr, ErrCapacity):
 	default:
-		return DiskInfo{}, err
+		return DiskInfo{}, capErr
 	}
 	return info, nil
 }
@@ -142,8 +250,18 @@ type scanIdent struct {
 // Supported VPD Pages page is still asked for 80h and 83h, and a refusal
 // of those leaves Serial or WWN empty.
 func scanIdentify(ctx context.Context, ex Executor, lun uint64) (scanIdent, error) {
+	var inq scanAnswer
+	inq.b, inq.err = scanInquiry(ctx, ex, lun, false, 0)
+	return scanIdentifyFrom(ctx, ex, lun, inq, scanVPD)
+}
+
+// scanIdentifyFrom is scanIdentify given the INQUIRY answer and a way to
+// get VPD pages: scanVPD sends the command, a scanBatch's vpd returns the
+// answer it already has.
+func scanIdentifyFrom(ctx context.Context, ex Executor, lun uint64, first scanAnswer,
+	vpd func(context.Context, Executor, uint64, scsi.VPDPageCode) ([]byte, error)) (scanIdent, error) {
 	var id scanIdent
-	b, err := scanInquiry(ctx, ex, lun, false, 0)
+	b, err := first.b, first.err
 	if err != nil {
 		return id, fmt.Errorf("initiator: LUN %d INQUIRY: %w", lun, err)
 	}
@@ -161,7 +279,7 @@ func scanIdentify(ctx context.Context, ex Executor, lun uint64) (scanIdent, erro
 		Revision:   inq.ProductRev,
 		DeviceType: inq.DeviceType,
 	}
-	b, err = scanVPD(ctx, ex, lun, scsi.VPDPageSupported)
+	b, err = vpd(ctx, ex, lun, scsi.VPDPageSupported)
 	var se *scsi.SenseError
 	switch {
 	case err == nil:
@@ -174,7 +292,7 @@ func scanIdentify(ctx context.Context, ex Executor, lun uint64) (scanIdent, erro
 		return id, fmt.Errorf("initiator: LUN %d Supported VPD Pages: %w", lun, err)
 	}
 	if id.pages.Supports(scsi.VPDPageUnitSerial) {
-		b, err := scanVPD(ctx, ex, lun, scsi.VPDPageUnitSerial)
+		b, err := vpd(ctx, ex, lun, scsi.VPDPageUnitSerial)
 		switch {
 		case err == nil:
 			var p scsi.VPDUnitSerialNumber
@@ -187,7 +305,7 @@ func scanIdentify(ctx context.Context, ex Executor, lun uint64) (scanIdent, erro
 		}
 	}
 	if id.pages.Supports(scsi.VPDPageDeviceID) {
-		b, err := scanVPD(ctx, ex, lun, scsi.VPDPageDeviceID)
+		b, err := vpd(ctx, ex, lun, scsi.VPDPageDeviceID)
 		switch {
 		case err == nil:
 			var p scsi.VPDDeviceIdentification

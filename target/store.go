@@ -294,9 +294,20 @@ type Store struct {
 	luns   map[string]*storeLUN
 	closed bool
 	// queued holds the changes waiting for the next group commit: the
-	// goroutine that next takes mu commits all of them with one write.
+	// goroutine that next takes the committer token commits all of them
+	// with one write.
 	queueMu sync.Mutex
 	queued  []*storeChange
+	// committer is the group-commit token: the goroutine that holds it
+	// (a value in the channel) commits the queued changes. A waiter
+	// selects on it and on its own outcome, so that a change another
+	// goroutine committed returns at once instead of queueing for mu
+	// behind the next commit's fsync.
+	committer chan struct{}
+	// cur is conf for the readers that need no lock (IGroup, Maps, ...):
+	// a configuration is replaced, never changed, once current, so they
+	// never wait for a commit's write.
+	cur atomic.Pointer[storeConfig]
 	// persistHook, when set (tests), runs before each persistence step
 	// and aborts the write at that step when it returns an error, as a
 	// crash there would.
@@ -335,6 +346,7 @@ func OpenStore(cfg StoreConfig) (*Store, error) {
 		rand:        cfg.Rand,
 		log:         cfg.Logger,
 		luns:        make(map[string]*storeLUN),
+		committer:   make(chan struct{}, 1),
 	}
 	if s.openBackend == nil {
 		s.openBackend = storeOpenFileBackend
@@ -369,6 +381,7 @@ func OpenStore(cfg StoreConfig) (*Store, error) {
 		s.luns[l.Name] = st
 	}
 	s.conf = conf
+	s.cur.Store(conf)
 	s.snap.Store(storeBuildSnapshot(conf, s.luns))
 	s.log.Info().Str("dir", dir).Int("luns", len(conf.LUNs)).Msg("store opened")
 	return s, nil
@@ -525,18 +538,24 @@ func (s *Store) change(ctx context.Context, fn func(c *storeConfig) error) error
 	s.queued = append(s.queued, me)
 	s.queueMu.Unlock()
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	select {
-	case err := <-me.done: // committed by the goroutine that held mu
+	case err := <-me.done: // committed by the goroutine that held the token
 		return err
-	default:
+	case s.committer <- struct{}{}:
 	}
+	// The token's holder commits everything queued, this change included
+	// unless the previous holder took it (then its outcome is sent
+	// already).
+	s.mu.Lock()
 	s.queueMu.Lock()
 	batch := s.queued
 	s.queued = nil
 	s.queueMu.Unlock()
-	s.commit(batch)
+	if len(batch) > 0 {
+		s.commit(batch)
+	}
+	s.mu.Unlock()
+	<-s.committer
 	return <-me.done
 }
 
@@ -576,6 +595,7 @@ func (s *Store) commit(batch []*storeChange) {
 // initiators whose view changed.
 func (s *Store) apply(c *storeConfig) {
 	s.conf = c
+	s.cur.Store(c)
 	old := s.snap.Load()
 	next := storeBuildSnapshot(c, s.luns)
 	s.snap.Store(next)
@@ -896,24 +916,22 @@ func (s *Store) RemoveInitiator(ctx context.Context, group, initiator string) (I
 
 // IGroups lists every initiator group, sorted by name.
 func (s *Store) IGroups() []IGroupInfo {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]IGroupInfo, 0, len(s.conf.IGroups))
-	for _, g := range s.conf.IGroups {
-		out = append(out, s.conf.igroupInfo(g))
+	c := s.cur.Load()
+	out := make([]IGroupInfo, 0, len(c.IGroups))
+	for _, g := range c.IGroups {
+		out = append(out, c.igroupInfo(g))
 	}
 	return out
 }
 
 // IGroup describes one initiator group.
 func (s *Store) IGroup(name string) (IGroupInfo, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i, ok := s.conf.igroup(name)
+	c := s.cur.Load()
+	i, ok := c.igroup(name)
 	if !ok {
 		return IGroupInfo{}, storeNotFound("igroup_not_found", "initiator group %s not found: see lunar igroup list", name)
 	}
-	return s.conf.igroupInfo(s.conf.IGroups[i]), nil
+	return c.igroupInfo(c.IGroups[i]), nil
 }
 
 // Map maps a LUN to an initiator group on a target. Without an id it
@@ -1010,10 +1028,9 @@ func (s *Store) Unmap(ctx context.Context, target, igroup string, lunID uint64) 
 
 // Maps lists every LUN map, sorted by target, group and LUN id.
 func (s *Store) Maps() []MapInfo {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]MapInfo, 0, len(s.conf.Maps))
-	for _, m := range s.conf.Maps {
+	c := s.cur.Load()
+	out := make([]MapInfo, 0, len(c.Maps))
+	for _, m := range c.Maps {
 		out = append(out, MapInfo(m))
 	}
 	return out
@@ -1066,11 +1083,10 @@ func (s *Store) DeleteTarget(ctx context.Context, name string, force bool) error
 
 // TargetList lists every target, sorted by name.
 func (s *Store) TargetList() []TargetInfo {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]TargetInfo, 0, len(s.conf.Targets))
-	for _, t := range s.conf.Targets {
-		out = append(out, s.conf.targetInfo(t))
+	c := s.cur.Load()
+	out := make([]TargetInfo, 0, len(c.Targets))
+	for _, t := range c.Targets {
+		out = append(out, c.targetInfo(t))
 	}
 	return out
 }

@@ -128,7 +128,7 @@ func newClusterCommand(logger *zerolog.Logger) *cobra.Command {
 		newClusterOp(f, cluster.OpConnect, "Connect an existing LUN on the active node, then on every passive node at once"),
 		newClusterOp(f, cluster.OpDisconnect, "Disconnect a disk on every passive node at once, then on the active node"),
 		newClusterOp(f, cluster.OpDelete, "Disconnect a disk everywhere, then delete its LUN"),
-		newClusterStatus(f), newClusterNodes(f), newClusterEtcd(f),
+		newClusterStatus(f), newClusterNodes(f), newClusterEtcd(f), newClusterMoveCommand(f),
 	)
 	return cmd
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lunarsan/lunar/cluster"
+	"github.com/lunarsan/lunar/initiator/openiscsi"
 	"github.com/lunarsan/lunar/target"
 )
 
@@ -53,6 +54,7 @@ type nodeConfig struct {
 	etcd, tokenFile, dataDir     string
 	leaseTTL                     time.Duration
 	init                         initiatorFlags
+	engine                       string
 }
 
 func newNodeServe(logger *zerolog.Logger, ready nodeReady) *cobra.Command {
@@ -89,6 +91,7 @@ func newNodeServe(logger *zerolog.Logger, ready nodeReady) *cobra.Command {
 	f.StringVar(&c.etcd, "etcd", "", "etcd endpoints, comma-separated (required), e.g. "+defaultEtcdEndpoint)
 	f.StringVar(&c.tokenFile, "token-file", "", "agent API token file, created with a new token if absent (default <data>/"+agentTokenFileName+"); every node of a cluster uses the same token")
 	f.StringVar(&c.dataDir, "data", defaultDataDir, "data directory (where the token files are)")
+	f.StringVar(&c.engine, "engine", cluster.UserspaceEngineName, "initiator engine: "+cluster.UserspaceEngineName+" (lunar's own) or "+openiscsi.EngineName+" (the Linux kernel's, through iscsid and iscsiadm: disks are /dev/sdX; the initiator name defaults to "+openiscsi.DefaultInitiatorNameFile+"'s)")
 	f.DurationVar(&c.leaseTTL, "lease-ttl", defaultLeaseTTL, "lease of the node's registration in etcd: the node drops out this long after it stops")
 	return cmd
 }
@@ -184,6 +187,20 @@ func serveNode(ctx context.Context, log zerolog.Logger, c nodeConfig, ready node
 	if err := checkNodeName("--name", c.name); err != nil {
 		return err
 	}
+	switch c.engine {
+	case cluster.UserspaceEngineName:
+	case openiscsi.EngineName:
+		if c.init.name == "" {
+			// iscsid logs in with the host's name.
+			name, err := openiscsi.ReadInitiatorName(openiscsi.DefaultInitiatorNameFile)
+			if err != nil {
+				return fmt.Errorf("--engine %s: %w (is open-iscsi installed? or give --initiator-name)", c.engine, err)
+			}
+			c.init.name = name
+		}
+	default:
+		return fmt.Errorf("--engine %q: want %s or %s", c.engine, cluster.UserspaceEngineName, openiscsi.EngineName)
+	}
 	if c.init.name == "" {
 		c.init.name = nodeIQNPrefix + iqnPart(c.name)
 	}
@@ -228,9 +245,19 @@ func serveNode(ctx context.Context, log zerolog.Logger, c nodeConfig, ready node
 	defer closeEtcd()
 
 	storage := target.NewClient(c.storageURL, storageToken, &http.Client{Timeout: clientTimeout})
-	engine := cluster.NewUserspaceEngine(cluster.UserspaceConfig{
-		InitiatorName: c.init.name, CHAP: icfg.CHAP, MutualCHAP: icfg.MutualCHAP, Logger: log,
-	})
+	var engine cluster.Engine
+	if c.engine == openiscsi.EngineName {
+		engine, err = openiscsi.New(openiscsi.Config{
+			InitiatorName: c.init.name, CHAP: icfg.CHAP, MutualCHAP: icfg.MutualCHAP, Logger: log,
+		})
+		if err != nil {
+			return fmt.Errorf("--engine %s: %w", c.engine, err)
+		}
+	} else {
+		engine = cluster.NewUserspaceEngine(cluster.UserspaceConfig{
+			InitiatorName: c.init.name, CHAP: icfg.CHAP, MutualCHAP: icfg.MutualCHAP, Logger: log,
+		})
+	}
 	defer func() {
 		// Log out of every session the node still has.
 		if err := engine.Close(); err != nil {
@@ -251,6 +278,7 @@ func serveNode(ctx context.Context, log zerolog.Logger, c nodeConfig, ready node
 	runner, err := cluster.NewRunner(cluster.RunnerConfig{
 		Node: c.name, Self: agent, Store: store, Storage: storage,
 		Agents: cluster.AgentResolver(store, token, &http.Client{}), Logger: log,
+		OwnershipTTL: c.leaseTTL, // the groups' failover detection time
 	})
 	if err != nil {
 		return err
@@ -262,6 +290,15 @@ func serveNode(ctx context.Context, log zerolog.Logger, c nodeConfig, ready node
 		}
 	}()
 	agent.SetOperations(runner)
+	// The failover loop: take over the groups whose owner dies, fencing it
+	// with persistent reservations; serve planned moves.
+	failover, err := cluster.NewFailover(cluster.FailoverConfig{Runner: runner, Agent: agent, Logger: log})
+	if err != nil {
+		return err
+	}
+	agent.SetFailover(failover)
+	failover.Start()
+	defer failover.Close()
 
 	l, err := net.Listen("tcp", c.listen)
 	if err != nil {

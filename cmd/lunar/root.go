@@ -42,6 +42,7 @@ func newRootCommand(out, errOut io.Writer) *cobra.Command {
 	root.AddCommand(newTargetCommand(&logger, nil), newLUNCommand(), newIGroupCommand(), newSessionCommand(), newCHAPCommand(),
 		newInitiatorCommand())
 	root.AddCommand(clusterCommands(&logger)...)
+	root.AddCommand(newBenchCommand(&logger))
 	return root
 }
 
