@@ -85,3 +85,6 @@ bash scripts/vm/run-initiator-test.sh
 
 step "interop: sg3-utils persistent reservations from two kernel initiators (fence_scsi sequence) against lunar target serve"
 bash scripts/vm/run-reservation-test.sh
+
+step "cluster: three Linux VMs (open-iscsi engine) create, disconnect, connect and delete a disk"
+bash scripts/vm/run-cluster-test.sh

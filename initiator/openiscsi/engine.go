@@ -87,10 +87,9 @@ type Engine struct {
 
 	mu      sync.Mutex
 	closed  bool
-	opened  map[string]*Device             // by lower-case WWN
-	known   map[string]initiator.TargetRef // disks WaitForDisk found, by lower-case WWN
-	logins  map[initiator.TargetRef]bool   // sessions this engine logged in to
-	formats map[string]*sync.Mutex         // one format per disk at a time
+	opened  map[string]*Device           // by lower-case WWN
+	logins  map[initiator.TargetRef]bool // sessions this engine logged in to
+	formats map[string]*sync.Mutex       // one format per disk at a time
 }
 
 var (
@@ -137,7 +136,6 @@ func New(cfg Config) (*Engine, error) {
 		adm:     newIscsiadm(cfg.Iscsiadm, cfg.Run),
 		sys:     sysfs{root: cfg.Sysfs},
 		opened:  make(map[string]*Device),
-		known:   make(map[string]initiator.TargetRef),
 		logins:  make(map[initiator.TargetRef]bool),
 		formats: make(map[string]*sync.Mutex),
 	}, nil
@@ -380,9 +378,6 @@ func (e *Engine) WaitForDisk(ctx context.Context, t initiator.TargetRef, wwn str
 			return initiator.DiskStatus{}, err
 		}
 		if ok {
-			e.mu.Lock()
-			e.known[strings.ToLower(wwn)] = t
-			e.mu.Unlock()
 			st := e.status(d, ss)
 			e.cfg.Logger.Debug().Str("wwn", wwn).Str("path", st.Path).Int("rounds", round).Msg("disk arrived")
 			return st, nil
@@ -396,9 +391,6 @@ func (e *Engine) WaitForDisk(ctx context.Context, t initiator.TargetRef, wwn str
 			}
 		}
 		if d, ok, _ := e.findDisk(wwn, sids); ok {
-			e.mu.Lock()
-			e.known[strings.ToLower(wwn)] = t
-			e.mu.Unlock()
 			return e.status(d, ss), nil
 		}
 		if timer == nil {
@@ -480,7 +472,7 @@ func (e *Engine) Release(ctx context.Context, wwn string) error {
 	e.mu.Lock()
 	dev := e.opened[key]
 	delete(e.opened, key)
-	delete(e.known, key)
+	delete(e.formats, key)
 	e.mu.Unlock()
 	if dev != nil {
 		dev.Close()

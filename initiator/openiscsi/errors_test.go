@@ -59,6 +59,27 @@ func TestExitCodeMapping(t *testing.T) {
 	}
 }
 
+// The real outputs of failed runs, with their real exit codes.
+func TestExitErrorFixtures(t *testing.T) {
+	for _, tt := range []struct {
+		file string
+		code ExitCode
+		want error
+		last string
+	}{
+		{"discovery-refused.txt", 11, ErrConnect, "iscsiadm: Could not perform SendTargets discovery: iSCSI PDU timed out"},
+		{"discovery-unresolvable.txt", 4, ErrConnect, "iscsiadm: Could not perform SendTargets discovery: encountered connection failure"},
+		{"login-exists.txt", 15, ErrSessionExists, "iscsiadm: Could not log into all portals"},
+		{"login-no-record.txt", 21, ErrNoObjects, "iscsiadm: No records found"},
+		{"rescan-bad-sid.txt", 22, ErrSetup, "iscsiadm: Could not get session info for sid 99"},
+	} {
+		err := &ExitError{Op: "op", Code: tt.code, Output: readFixture(t, tt.file)}
+		if !errors.Is(err, tt.want) || !strings.HasSuffix(err.Error(), ": "+tt.last) {
+			t.Errorf("%s: %v: want %v ending with %q", tt.file, err, tt.want, tt.last)
+		}
+	}
+}
+
 func TestExt4Label(t *testing.T) {
 	for in, want := range map[string]string{
 		"data1":                  "data1",

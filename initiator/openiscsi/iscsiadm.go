@@ -214,7 +214,11 @@ func ParseSessionDetail(out string) []SessionDetail {
 		val = strings.TrimSpace(val)
 		switch {
 		case hasColon && key == "Target":
-			ds = append(ds, SessionDetail{Target: strings.Fields(val + " ")[0], SID: -1, Host: -1})
+			name := ""
+			if f := strings.Fields(val); len(f) > 0 {
+				name = f[0]
+			}
+			ds = append(ds, SessionDetail{Target: name, SID: -1, Host: -1})
 			cur, lun = &ds[len(ds)-1], nil
 		case cur == nil:
 		case hasColon && key == "Current Portal":

@@ -51,13 +51,15 @@ func TestParseSessions(t *testing.T) {
 }
 
 func TestParseDiscovery(t *testing.T) {
-	got := ParseDiscovery("10.99.1.1:3260,1 iqn.2026-11.org.lunar:vm\n[2001:db8::1]:3260,2 iqn.2026-11.org.lunar:other\n" + readFixture(t, "discovery-unresolvable.txt"))
+	got := ParseDiscovery(readFixture(t, "discovery.txt") + "[2001:db8::1]:3260,2 iqn.2026-11.org.lunar:other\n" + readFixture(t, "discovery-unresolvable.txt"))
 	wantEqual(t, "targets", got, []DiscoveredTarget{
 		{Portal: "10.99.1.1:3260", TPGT: 1, Target: "iqn.2026-11.org.lunar:vm"},
 		{Portal: "[2001:db8::1]:3260", TPGT: 2, Target: "iqn.2026-11.org.lunar:other"},
 	})
-	if got := ParseDiscovery(readFixture(t, "discovery-unresolvable.txt")); len(got) != 0 {
-		t.Fatalf("error output parsed as targets: %+v", got)
+	for _, f := range []string{"discovery-unresolvable.txt", "discovery-refused.txt"} {
+		if got := ParseDiscovery(readFixture(t, f)); len(got) != 0 {
+			t.Fatalf("%s parsed as targets: %+v", f, got)
+		}
 	}
 }
 
@@ -100,7 +102,7 @@ Target: iqn.b:y (non-flash)
 
 // FuzzParse checks the parsers never panic on any input.
 func FuzzParse(f *testing.F) {
-	for _, n := range []string{"session.txt", "session-P3.txt", "discovery-unresolvable.txt", "login-exists.txt"} {
+	for _, n := range []string{"session.txt", "session-P3.txt", "discovery.txt", "discovery-refused.txt", "login-exists.txt"} {
 		b, err := os.ReadFile(filepath.Join("testdata", n))
 		if err != nil {
 			f.Fatal(err)

@@ -187,8 +187,8 @@ func (s sysfs) present(name string) bool {
 	return err == nil
 }
 
-// hasPartition reports whether the block device name has its partition
-// number n (name1, or namep1 for names ending in a digit).
+// partition returns the name of partition n of the block device name
+// (name1, or namep1 for names ending in a digit) and whether it exists.
 func (s sysfs) partition(name string, n int) (string, bool) {
 	part := name + strconv.Itoa(n)
 	if name != "" && name[len(name)-1] >= '0' && name[len(name)-1] <= '9' {

@@ -9,8 +9,10 @@
 #   LUNAR-VM: DISKS node=NAME <blkid lines joined by " | ">   ("none" when no sd disk)
 #   LUNAR-VM: SESSIONS node=NAME count=N iscsiadm_rc=RC        (RC of iscsiadm -m session: 21 = none)
 #
-# The host reads them from the serial log. The node powers off when the
-# host writes "poweroff" to lunar.stop_url... there is none: qemu is killed.
+# The host reads them from the serial log; the host kills qemu at the end.
+# With lunar.fixtures=1 the node also prints, once its disk holds ext4,
+# iscsiadm's outputs (sessions, -P 3, discovery, errors with their exit
+# codes) and its sysfs layout between LUNAR-FIXTURE-BEGIN/END lines.
 #
 # Kernel command line (set by the host script):
 #   lunar.cluster=1              select this script (else /guest-init.sh runs)
@@ -21,6 +23,7 @@
 #   lunar.storage_token=T  lunar.agent_token=T   the API tokens
 #   lunar.iqn=IQN                the node's initiator name
 #   lunar.log=LEVEL              lunar's --log-level (default info)
+#   lunar.fixtures=1             print the fixtures (see above)
 export PATH=/bin:/sbin
 NAME=
 IP=
@@ -30,17 +33,14 @@ STOKEN=
 ATOKEN=
 IQN=
 LOGLEVEL=info
-CLUSTER=
 
-for p in $(cat /proc/cmdline 2>/dev/null); do
-	case $p in
-	lunar.cluster=*) CLUSTER=${p#*=} ;;
-	esac
-done
-if [ -z "$CLUSTER" ] && [ -z "$(grep -o 'lunar.cluster=' /proc/cmdline 2>/dev/null)" ]; then
-	# /proc may not be mounted yet: mount it and look again.
-	mount -t proc proc /proc 2>/dev/null
-	grep -q 'lunar.cluster=' /proc/cmdline || exec /guest-init.sh
+FIXTURES=
+
+# Without lunar.cluster=1 this image runs the initiator scenarios.
+mount -t proc proc /proc 2>/dev/null
+if ! grep -q 'lunar.cluster=1' /proc/cmdline; then
+	umount /proc
+	exec /guest-init.sh
 fi
 
 say() { echo "LUNAR-VM: $*"; }
@@ -69,6 +69,7 @@ for p in $(cat /proc/cmdline); do
 	lunar.agent_token=*) ATOKEN=${p#*=} ;;
 	lunar.iqn=*) IQN=${p#*=} ;;
 	lunar.log=*) LOGLEVEL=${p#*=} ;;
+	lunar.fixtures=*) FIXTURES=${p#*=} ;;
 	esac
 done
 say "BOOT node=$NAME kernel $(uname -r) uptime $(cut -d' ' -f1 /proc/uptime)s ip=$IP"
@@ -104,6 +105,27 @@ addr=${IP%/*}
 	--data /var/lib/lunar 2>&1; echo "lunar exited $?") | sed "s/^/[$NAME] /" &
 say "READY node=$NAME"
 
+# fixtures: print iscsiadm's outputs and the sysfs layout once, for the
+# openiscsi package's tests (initiator/openiscsi/testdata).
+fixture() { # NAME COMMAND...
+	n=$1
+	shift
+	echo "LUNAR-FIXTURE-BEGIN $n"
+	"$@" 2>&1
+	echo "LUNAR-FIXTURE-END $n rc=$?"
+}
+fixtures() {
+	fixture sysfs sh -c 'for b in /sys/block/sd*; do echo "block $b -> $(readlink $b)"; echo "device $(readlink $b/device)"; echo "resolved $(readlink -f $b/device)"; echo "size $(cat $b/size) lbs $(cat $b/queue/logical_block_size)"; echo "wwid $(cat $b/device/wwid 2>/dev/null)"; echo "vpd_pg83 $(od -An -tx1 -v $b/device/vpd_pg83 | tr -d "\n")"; echo "vpd_pg80 $(od -An -tx1 -v $b/device/vpd_pg80 | tr -d "\n")"; ls $b; done; for s in /sys/class/iscsi_session/*; do echo "session $s -> $(readlink $s)"; echo "targetname $(cat $s/targetname)"; done; for c in /sys/class/iscsi_connection/*; do echo "connection $c -> $(readlink $c)"; for f in address port persistent_address persistent_port; do echo "$f $(cat $c/$f)"; done; done; ls /sys/class/scsi_disk'
+	fixture session /sbin/iscsiadm -m session
+	fixture session-P3 /sbin/iscsiadm -m session -P 3
+	portal=$(/sbin/iscsiadm -m session 2>/dev/null | sed -n 's/^tcp: \[[0-9]*\] \([^,]*\),.*/\1/p' | head -n 1)
+	fixture discovery /sbin/iscsiadm -m discovery -t st -p "$portal"
+	fixture discovery-refused /sbin/iscsiadm -m discovery -t st -p "${portal%:*}:1"
+	fixture login-exists /sbin/iscsiadm -m node --login
+	fixture login-no-record /sbin/iscsiadm -m node -T iqn.2000-01.org.example:none -p "$portal" --login
+	fixture rescan-bad-sid /sbin/iscsiadm -m session -r 99 --rescan
+}
+
 # The reporter: print the disks and sessions when they change.
 last_disks=
 last_sessions=
@@ -114,7 +136,7 @@ while :; do
 		n=${b##*/}
 		for p in /dev/"$n" /dev/"$n"[0-9]*; do
 			[ -b "$p" ] || continue
-			line=$(blkid "$p" 2>/dev/null)
+			line=$(/sbin/blkid "$p" 2>/dev/null)
 			[ -n "$line" ] || line="$p: (no filesystem)"
 			d="$d${d:+ | }$line"
 		done
@@ -123,6 +145,9 @@ while :; do
 	if [ "$d" != "$last_disks" ]; then
 		say "DISKS node=$NAME $d"
 		last_disks=$d
+		case $d in
+		*TYPE=\"ext4\"*) [ "$FIXTURES" = 1 ] && { fixtures; FIXTURES=done; } ;;
+		esac
 	fi
 	s=$(ls /sys/class/iscsi_session 2>/dev/null | wc -l)
 	if [ "$s" != "$last_sessions" ]; then
