@@ -268,6 +268,16 @@ func (f *Fence) Holds(ctx context.Context, wwn string) (bool, error) {
 // already. A reservation another node holds fails with ErrConflict
 // (preempt it with Takeover).
 func (f *Fence) Reserve(ctx context.Context, wwn string) error {
+	// The agent registered the key when the disk arrived, so RESERVE
+	// alone usually does it in one round trip. SPC-4 (PERSISTENT RESERVE OUT, RESERVE): a RESERVE
+	// from the holder with the same type and scope changes nothing and
+	// completes with GOOD; from an unregistered nexus, or while another
+	// key holds the reservation, it ends with RESERVATION CONFLICT, and
+	// then the slow path below registers and tells the two apart.
+	err := f.r.PersistentReserveOut(ctx, wwn, scsi.PROutReserve, FenceType, scsi.PROutParameters{Key: f.key})
+	if err == nil || !IsReservationConflict(err) {
+		return err
+	}
 	if err := f.Register(ctx, wwn); err != nil {
 		return err
 	}

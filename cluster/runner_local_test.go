@@ -345,3 +345,35 @@ func TestRunnerLocalCancelRollsBack(t *testing.T) {
 		t.Errorf("maps left: %+v, %v", maps, err)
 	}
 }
+
+// TestRunnerLocalDeleteAfterDisconnect checks that delete still removes
+// the LUN when a disconnect already took the resource out of the group,
+// and that deleting a resource that exists nowhere is ErrNotFound.
+func TestRunnerLocalDeleteAfterDisconnect(t *testing.T) {
+	l, _ := startRunnerLocal(t, 3)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	active := l.Nodes[0]
+	run := func(req OperationRequest) (OperationResult, error) {
+		req.Target, req.Group = l.TargetName, "gd"
+		return active.Client.RunOperation(ctx, req, nil)
+	}
+	if res, err := run(OperationRequest{Kind: OpCreate, Resource: "dd1", Size: 16 << 20, Portal: l.Portal, NoFormat: true}); err != nil {
+		t.Fatalf("create: %v (%+v)", err, res)
+	}
+	if res, err := run(OperationRequest{Kind: OpDisconnect, Resource: "dd1"}); err != nil {
+		t.Fatalf("disconnect: %v (%+v)", err, res)
+	}
+	res, err := run(OperationRequest{Kind: OpDelete, Resource: "dd1"})
+	if err != nil {
+		t.Fatalf("delete after disconnect: %v (%+v)", err, res)
+	}
+	if !runnerHasStep(res.Nodes[0], StepDeleteLUN) {
+		t.Errorf("no delete-lun step: %+v", res.Nodes[0].Steps)
+	}
+	wantRunnerNoLUN(t, l.Storage, "dd1")
+	wantNoSessions(t, l)
+	if _, err := run(OperationRequest{Kind: OpDelete, Resource: "dd1"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("delete of a resource that exists nowhere: %v, want ErrNotFound", err)
+	}
+}

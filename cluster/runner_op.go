@@ -341,6 +341,24 @@ func (o *operation) pick(ctx context.Context) error {
 			o.disk = o.group.Resources[i]
 			o.prior = slices.Clone(o.disk.PossibleOwners)
 		}
+	case OpDelete:
+		if i >= 0 {
+			o.disk = o.group.Resources[i]
+			o.prior = slices.Clone(o.disk.PossibleOwners)
+			break
+		}
+		// A disconnect removed the resource from the group; its LUN may
+		// still be on the storage system. Delete that: every node's
+		// disconnect of a disk it does not have is a no-op.
+		info, err := o.r.cfg.Storage.LUN(ctx, req.Resource)
+		if err != nil {
+			err = storageErr("LUN "+req.Resource, err)
+			if errors.Is(err, ErrNotFound) {
+				return fmt.Errorf("%s: %w: the group has no resource %q and the storage system no such LUN", o.name(), ErrNotFound, req.Resource)
+			}
+			return fmt.Errorf("%s: %w", o.name(), err)
+		}
+		o.setLUN(info)
 	default:
 		if i < 0 {
 			return fmt.Errorf("%s: %w: the group has no resource %q", o.name(), ErrNotFound, req.Resource)
