@@ -320,8 +320,22 @@ func (c zerologCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	for _, f := range fields {
 		f.AddTo(enc)
 	}
-	c.log.Error().Str("component", "etcd").Fields(enc.Fields).Msg(e.Message)
+	ev := c.log.Error()
+	if etcdBenignError(e.Message) {
+		ev = c.log.Debug()
+	}
+	ev.Str("component", "etcd").Fields(enc.Fields).Msg(e.Message)
 	return nil
+}
+
+// etcdBenignError reports the error-level messages an embedded single
+// member logs in normal operation: at start, before the cluster version
+// is decided, it cannot update the storage version yet; at Close, its
+// client listener's serve loop ends with "use of closed network
+// connection". They are logged at debug level instead.
+func etcdBenignError(msg string) bool {
+	return strings.HasPrefix(msg, "setting up serving from embedded etcd failed") ||
+		strings.HasPrefix(msg, "failed to update storage version")
 }
 
 // Sync has nothing to flush.

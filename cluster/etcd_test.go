@@ -1,12 +1,15 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -207,4 +210,43 @@ func TestEtcdStoppedStoreUnavailable(t *testing.T) {
 		wantErrIs(t, tc.name+" with etcd stopped", errs[i], ErrUnavailable)
 		t.Logf("%s failed after %v: %v", tc.name, took[i], errs[i])
 	}
+}
+
+// TestEtcdQuietLifecycle checks that starting and closing an embedded
+// member logs no error (its benign start-up and shut-down messages go to
+// debug level), while other errors stay errors.
+func TestEtcdQuietLifecycle(t *testing.T) {
+	var buf safeBuffer
+	e, err := StartEtcd(t.Context(), EtcdConfig{Dir: t.TempDir(), UnsafeNoFsync: true, Logger: zerolog.New(&buf).Level(zerolog.DebugLevel)})
+	if err != nil {
+		t.Fatalf("StartEtcd: %v", err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if out := buf.String(); strings.Contains(out, `"level":"error"`) {
+		t.Errorf("errors logged by a normal start and close:\n%s", out)
+	}
+	if etcdBenignError("failed to save raft snapshot") {
+		t.Error("an unexpected etcd error would be hidden")
+	}
+}
+
+// safeBuffer is a bytes.Buffer safe for the concurrent writes of etcd's
+// goroutines.
+type safeBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *safeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *safeBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -29,18 +28,12 @@ const (
 
 // demoLogger is the logger the demo's components get: at the default
 // level (info) only their warnings and errors, so that the progress lines
-// stay readable, and never the embedded etcd's benign start-up and
-// shut-down errors.
+// stay readable.
 func demoLogger(log zerolog.Logger) zerolog.Logger {
 	if log.GetLevel() == zerolog.InfoLevel {
 		log = log.Level(zerolog.WarnLevel)
 	}
-	return log.Hook(zerolog.HookFunc(func(e *zerolog.Event, level zerolog.Level, msg string) {
-		if level == zerolog.ErrorLevel && (strings.HasPrefix(msg, "setting up serving from embedded etcd failed") ||
-			strings.HasPrefix(msg, "failed to update storage version")) {
-			e.Discard()
-		}
-	}))
+	return log
 }
 
 // demoJSON is "lunar demo --output json".
