@@ -263,6 +263,27 @@ func (a *Agent) once(ctx context.Context, kind, id, fingerprint string, fn func(
 	return c.value, c.err
 }
 
+// onceAs is once for a typed answer.
+func onceAs[T any](a *Agent, ctx context.Context, kind, id, fingerprint string, fn func() (T, error)) (T, error) {
+	v, err := a.once(ctx, kind, id, fingerprint, func() (any, error) { return fn() })
+	t, _ := v.(T)
+	return t, err
+}
+
+// begin starts one request's work: it refuses when the agent is closed,
+// bounds ctx by timeout (DefaultNodeTimeout when zero) and returns the
+// recorder of the request's steps.
+func (a *Agent) begin(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc, *stepRecorder, error) {
+	if a.isClosed() {
+		return ctx, func() {}, nil, fmt.Errorf("%w: agent of %s is closed", ErrUnavailable, a.cfg.Node)
+	}
+	if timeout == 0 {
+		timeout = DefaultNodeTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	return ctx, cancel, &stepRecorder{a: a}, nil
+}
+
 // stepRecorder times steps into a list.
 type stepRecorder struct {
 	a     *Agent
@@ -293,13 +314,11 @@ func (a *Agent) Connect(ctx context.Context, req ConnectRequest) (ConnectRespons
 		return ConnectResponse{}, err
 	}
 	fp := fmt.Sprintf("%s|%s|%s|%s|%s|%d", req.LUN, strings.ToLower(req.WWN), req.Target, req.Portal, req.ExpectLabel, req.Timeout)
-	v, err := a.once(ctx, "connect", req.RequestID, fp, func() (any, error) {
+	return onceAs(a, ctx, "connect", req.RequestID, fp, func() (ConnectResponse, error) {
 		resp, err := a.connect(ctx, req)
 		a.metrics.count("connect", err)
 		return resp, err
 	})
-	resp, _ := v.(ConnectResponse)
-	return resp, err
 }
 
 func validateConnect(req ConnectRequest) error {
@@ -321,18 +340,13 @@ func validateConnect(req ConnectRequest) error {
 
 func (a *Agent) connect(ctx context.Context, req ConnectRequest) (ConnectResponse, error) {
 	resp := ConnectResponse{RequestID: req.RequestID, Node: a.cfg.Node}
-	if a.isClosed() {
-		return resp, fmt.Errorf("%w: agent of %s is closed", ErrUnavailable, a.cfg.Node)
+	ctx, cancel, rec, err := a.begin(ctx, req.Timeout)
+	if err != nil {
+		return resp, err
 	}
-	timeout := req.Timeout
-	if timeout == 0 {
-		timeout = DefaultNodeTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	rec := &stepRecorder{a: a}
 	var ref TargetRef
-	err := rec.do(StepMap, func() error {
+	err = rec.do(StepMap, func() error {
 		name, err := a.targetName(ctx, req.Target)
 		if err != nil {
 			return err
@@ -571,13 +585,11 @@ func (a *Agent) Disconnect(ctx context.Context, req DisconnectRequest) (Disconne
 		return DisconnectResponse{}, err
 	}
 	fp := fmt.Sprintf("%s|%s|%s|%d", req.LUN, strings.ToLower(req.WWN), req.Target, req.Timeout)
-	v, err := a.once(ctx, "disconnect", req.RequestID, fp, func() (any, error) {
+	return onceAs(a, ctx, "disconnect", req.RequestID, fp, func() (DisconnectResponse, error) {
 		resp, err := a.disconnect(ctx, req)
 		a.metrics.count("disconnect", err)
 		return resp, err
 	})
-	resp, _ := v.(DisconnectResponse)
-	return resp, err
 }
 
 func validateDisconnect(req DisconnectRequest) error {
@@ -592,16 +604,11 @@ func validateDisconnect(req DisconnectRequest) error {
 
 func (a *Agent) disconnect(ctx context.Context, req DisconnectRequest) (DisconnectResponse, error) {
 	resp := DisconnectResponse{RequestID: req.RequestID, Node: a.cfg.Node}
-	if a.isClosed() {
-		return resp, fmt.Errorf("%w: agent of %s is closed", ErrUnavailable, a.cfg.Node)
+	ctx, cancel, rec, err := a.begin(ctx, req.Timeout)
+	if err != nil {
+		return resp, err
 	}
-	timeout := req.Timeout
-	if timeout == 0 {
-		timeout = DefaultNodeTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	rec := &stepRecorder{a: a}
 	key := strings.ToLower(req.WWN)
 	a.mu.Lock()
 	cd, known := a.connected[key]
@@ -779,13 +786,14 @@ func (a *Agent) Format(ctx context.Context, req FormatRequest) (FormatResponse, 
 		return FormatResponse{}, fmt.Errorf("%w: format: no label", ErrInvalid)
 	}
 	fp := strings.ToLower(req.WWN) + "|" + req.Label
-	v, err := a.once(ctx, "format", req.RequestID, fp, func() (any, error) {
+	return onceAs(a, ctx, "format", req.RequestID, fp, func() (FormatResponse, error) {
 		resp := FormatResponse{RequestID: req.RequestID, Node: a.cfg.Node}
-		if a.isClosed() {
-			return resp, fmt.Errorf("%w: agent of %s is closed", ErrUnavailable, a.cfg.Node)
+		ctx, cancel, rec, err := a.begin(ctx, 0)
+		if err != nil {
+			return resp, err
 		}
-		rec := &stepRecorder{a: a}
-		err := rec.do(StepFormat, func() error {
+		defer cancel()
+		err = rec.do(StepFormat, func() error {
 			if f, ok := a.cfg.Engine.(initiator.Formatter); ok {
 				// The engine formats itself (open-iscsi: GPT, then
 				// mkfs.ext4 on the partition).
@@ -804,8 +812,6 @@ func (a *Agent) Format(ctx context.Context, req FormatRequest) (FormatResponse, 
 		}
 		return resp, nil
 	})
-	resp, _ := v.(FormatResponse)
-	return resp, err
 }
 
 // Disks lists the node's connected disks.

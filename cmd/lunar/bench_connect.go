@@ -2,14 +2,10 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"runtime"
-	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -40,9 +36,7 @@ type connectBenchOpts struct {
 	nodeTimeout time.Duration
 	jsonFile    string
 	htmlFile    string
-	cpuProfile  string
-	mutexProf   string
-	blockProf   string
+	prof        profiles
 	quiet       bool
 }
 
@@ -78,32 +72,12 @@ func newBenchConnectCommand(logger *zerolog.Logger) *cobra.Command {
 			if !o.quiet {
 				cfg.Progress = func(r cluster.BenchRun) { printBenchRun(errOut, r) }
 			}
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
-			ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+			ctx, stop := signalCtx(cmd)
 			defer stop()
-			if o.cpuProfile != "" {
-				pf, err := os.Create(o.cpuProfile)
-				if err != nil {
-					return err
-				}
-				defer pf.Close()
-				if err := pprof.StartCPUProfile(pf); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
-			}
-			if o.mutexProf != "" {
-				runtime.SetMutexProfileFraction(5)
-				defer writeProfile("mutex", o.mutexProf, errOut)
-				defer runtime.SetMutexProfileFraction(0)
-			}
-			if o.blockProf != "" {
-				runtime.SetBlockProfileRate(int(100 * time.Microsecond))
-				defer writeProfile("block", o.blockProf, errOut)
-				defer runtime.SetBlockProfileRate(0)
+			stopProf, err := o.prof.start(errOut)
+			defer stopProf()
+			if err != nil {
+				return err
 			}
 			agents := 0
 			for _, n := range cfg.Nodes {
@@ -131,9 +105,9 @@ func newBenchConnectCommand(logger *zerolog.Logger) *cobra.Command {
 	fl.DurationVar(&o.nodeTimeout, "node-timeout", 0, "bound of each node's part (0: the cluster default, 60s)")
 	fl.StringVar(&o.jsonFile, "json", "", "write the full report as JSON to this file")
 	fl.StringVar(&o.htmlFile, "html", "", "write the report as a self-contained HTML page with charts to this file")
-	fl.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
-	fl.StringVar(&o.mutexProf, "mutexprofile", "", "write a mutex contention profile of the run to this file")
-	fl.StringVar(&o.blockProf, "blockprofile", "", "write a blocking profile (waits of 100µs and more) of the run to this file")
+	fl.StringVar(&o.prof.cpu, "cpuprofile", "", "write a CPU profile of the run to this file")
+	fl.StringVar(&o.prof.mutex, "mutexprofile", "", "write a mutex contention profile of the run to this file")
+	fl.StringVar(&o.prof.block, "blockprofile", "", "write a blocking profile (waits of 100µs and more) of the run to this file")
 	_ = fl.MarkHidden("mutexprofile")
 	_ = fl.MarkHidden("blockprofile")
 	fl.BoolVar(&o.quiet, "quiet", false, "no line per run on standard error")
@@ -141,18 +115,6 @@ func newBenchConnectCommand(logger *zerolog.Logger) *cobra.Command {
 }
 
 // writeProfile writes the named runtime profile to file, reporting a
-// failure on errOut (the run's results matter more than the profile).
-func writeProfile(name, file string, errOut io.Writer) {
-	f, err := os.Create(file)
-	if err != nil {
-		fmt.Fprintf(errOut, "%s profile: %v\n", name, err)
-		return
-	}
-	defer f.Close()
-	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
-		fmt.Fprintf(errOut, "%s profile: %v\n", name, err)
-	}
-}
 
 // config turns the flags into a BenchConfig.
 func (o *connectBenchOpts) config(cmd *cobra.Command) (cluster.BenchConfig, error) {
