@@ -73,6 +73,13 @@ go run ./cmd/lunar demo --nodes 4 >/dev/null
 step "cluster: failover across processes (kill -9 of the owner's node agent)"
 go test -count=1 -tags process -run Process -v ./cluster/ | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|failover'
 
+step "cluster: a short lunar bench connect, its HTML report rendered by headless Chromium"
+report_dir=$(mktemp -d)
+go run ./cmd/lunar bench connect --nodes 1,4 --latency 0,5ms --repeat 1 --quiet \
+	--json "$report_dir/connect.json" --html "$report_dir/connect.html"
+bash scripts/render-report.sh "$report_dir/connect.html" "$report_dir/connect.png"
+rm -rf "$report_dir"
+
 step "cluster: target, etcd and three node agents in their own network namespaces"
 bash scripts/netns-cluster.sh
 
