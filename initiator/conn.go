@@ -1,7 +1,6 @@
 package initiator
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"net"
@@ -34,7 +33,6 @@ type connOut struct {
 type sessConn struct {
 	s        *Session
 	nc       net.Conn
-	br       *bufio.Reader // what fr reads from
 	fr       *iscsi.Framer
 	maxSend  int
 	maxBurst int
@@ -54,11 +52,6 @@ type sessConn struct {
 	wclosed bool
 	wsig    chan struct{}
 
-	// batching is set while the reader runs the callbacks of a batch of
-	// asynchronous commands: the commands they issue are written by one
-	// kick once the batch ends, not one each.
-	batching atomic.Bool
-
 	dead     chan struct{}
 	deadOnce sync.Once
 	err      error
@@ -75,7 +68,7 @@ type sessConn struct {
 // newSessConn wraps a logged-in connection.
 func newSessConn(s *Session, lr *loginResult) *sessConn {
 	c := &sessConn{
-		s: s, nc: lr.nc, br: lr.br, fr: lr.fr,
+		s: s, nc: lr.nc, fr: lr.fr,
 		maxSend:    int(lr.params.TargetMaxRecvDSL),
 		maxBurst:   int(lr.params.MaxBurstLength),
 		wq:         make([]connOut, 0, 64),
@@ -111,13 +104,6 @@ func (c *sessConn) run() {
 		close(c.kaDone)
 	}
 	for {
-		if c.s.donePending.Load() && c.br.Buffered() < iscsi.BHSLen {
-			// Every answer already received is handled: run the
-			// callbacks of the asynchronous commands they finished before
-			// waiting for more, and write what the callbacks issued in one
-			// go.
-			c.runBatch()
-		}
 		f, err := c.fr.ReadHeader()
 		if err == nil {
 			if ka {
@@ -134,31 +120,6 @@ func (c *sessConn) run() {
 	<-c.writerDone
 	<-c.kaDone
 	c.s.connLost(c)
-	c.s.runDone()
-}
-
-// runBatch runs the callbacks of the finished asynchronous commands on the
-// reader and then has the writer send whatever they queued.
-func (c *sessConn) runBatch() {
-	c.batching.Store(true)
-	c.s.runDone()
-	c.batching.Store(false)
-	c.wmu.Lock()
-	queued := len(c.wq) > 0
-	c.wmu.Unlock()
-	if queued {
-		c.kick()
-	}
-}
-
-// kickUnlessBatching kicks the writer, unless the reader is running a
-// batch of callbacks and kicks it at the end.
-func (c *sessConn) kickUnlessBatching() {
-	// A command queued before batching is cleared is seen by runBatch's
-	// check of the queue; one queued after sees batching clear.
-	if !c.batching.Load() {
-		c.kick()
-	}
 }
 
 // writer sends queued PDUs until the connection ends, batching whatever
@@ -177,22 +138,16 @@ func (c *sessConn) writer() {
 		case <-c.dead:
 			return
 		}
-		if c.syncInFlight() > 1 {
+		if len(c.s.sem) > 1 {
 			// The goroutines the reader just woke queue their next
 			// commands when they run: let them run first, so that one
 			// vectored write carries all of them instead of one write
 			// each. With one command in flight there is nobody to wait
-			// for, nor for asynchronous commands: their callbacks have
-			// queued them already.
+			// for.
 			runtime.Gosched()
 		}
 		c.flush()
 	}
-}
-
-// syncInFlight returns about how many Execute calls are in flight.
-func (c *sessConn) syncInFlight() int {
-	return len(c.s.sem) - int(c.s.asyncN.Load())
 }
 
 // kick has the writer goroutine write the queue.
@@ -213,7 +168,7 @@ func (c *sessConn) flush() {
 	}
 	c.writing = true
 	for first := true; len(c.wq) > 0 && !c.wclosed; first = false {
-		if !first && c.syncInFlight() > 1 {
+		if !first && len(c.s.sem) > 1 {
 			// As in writer: let the goroutines that are about to queue
 			// their commands do so, and carry them all in one write.
 			c.wmu.Unlock()
@@ -267,7 +222,6 @@ func (c *sessConn) releaseOut(q []connOut) {
 	}
 	if locked {
 		c.s.mu.Unlock()
-		c.s.runDone()
 	}
 }
 

@@ -21,7 +21,6 @@ const loginReadBuffer = 64 << 10
 // loginResult is a connection in the Full Feature Phase.
 type loginResult struct {
 	nc       net.Conn
-	br       *bufio.Reader // what fr reads from
 	fr       *iscsi.Framer
 	params   iscsi.SessionParams
 	tsih     uint16
@@ -246,7 +245,7 @@ func loginRun(nc net.Conn, cfg *Config, typ iscsi.SessionType) (*loginResult, er
 			if err != nil {
 				return nil, fmt.Errorf("%w: negotiated parameters: %w", ErrProtocol, err)
 			}
-			return &loginResult{nc: nc, br: br, fr: ffp, params: p, tsih: resp.TSIH,
+			return &loginResult{nc: nc, fr: ffp, params: p, tsih: resp.TSIH,
 				statSN: resp.StatSN, expCmdSN: resp.ExpCmdSN, maxCmdSN: resp.MaxCmdSN}, nil
 		default:
 			return nil, fmt.Errorf("%w: Login Response with NSG %v", ErrProtocol, resp.NSG)

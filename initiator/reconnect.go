@@ -14,9 +14,6 @@ import (
 // with exponential backoff; when they all fail the session fails.
 func (s *Session) reconnect(cause error) {
 	defer s.wg.Done()
-	// Asynchronous commands the new login re-issued or the failure ended
-	// may have callbacks to run.
-	defer s.runDone()
 	pol := s.cfg.Reconnect
 	wait := pol.MinBackoff
 	last := cause

@@ -81,20 +81,6 @@ type Session struct {
 	free       []uint16
 	waiters    []*sessTask
 	pingSeq    uint32
-
-	// Asynchronous commands (async.go). asyncN counts the QueueDepth
-	// tokens they hold. doneQ holds the results of finished ones whose
-	// callbacks have yet to run, donePending says it is not empty;
-	// doneSpare is a drained queue kept for reuse. cbActive counts the
-	// goroutines running callbacks (cbIdle is signalled when it drops to
-	// zero); wakeScratch serves wakeWaitersLocked.
-	asyncN      atomic.Int32
-	donePending atomic.Bool
-	doneQ       []asyncResult
-	doneSpare   []asyncResult
-	cbActive    int
-	cbIdle      sync.Cond
-	wakeScratch []*sessTask
 }
 
 // Dial connects to cfg.Portal, logs in to cfg.TargetName and returns the
@@ -118,7 +104,6 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 		state:  StateLoggedIn,
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.cbIdle.L = &s.mu
 	// Tasks are made on first use, up to n: a session that runs a few
 	// commands (or only logs in and out) does not pay for the whole table.
 	n := 2*cfg.QueueDepth + 8
@@ -250,7 +235,6 @@ func (s *Session) releaseLocked(t *sessTask) {
 	s.unwaitLocked(t)
 	t.state = sessTaskFree
 	t.cmd, t.conn = nil, nil
-	t.adone, t.actx, t.astop = nil, nil, nil
 	s.free = append(s.free, t.slot)
 }
 
@@ -287,10 +271,6 @@ func (s *Session) doneIfIdleLocked(t *sessTask) {
 	if !t.finished || t.pendingOut > 0 {
 		return
 	}
-	if t.adone != nil {
-		s.asyncDoneLocked(t)
-		return
-	}
 	if t.orphan {
 		s.releaseLocked(t)
 		return
@@ -324,25 +304,14 @@ func (s *Session) unwaitLocked(t *sessTask) {
 	}
 }
 
-// wakeWaitersLocked lets every waiting task try again: Execute's wake
-// up, asynchronous commands are sent from here.
+// wakeWaitersLocked lets every waiting task try again.
 func (s *Session) wakeWaitersLocked() {
-	async := s.wakeScratch[:0]
 	for _, w := range s.waiters {
 		w.waiting = false
-		if w.adone != nil {
-			async = append(async, w)
-			continue
-		}
 		signal(w.wake)
 	}
 	clear(s.waiters)
 	s.waiters = s.waiters[:0]
-	for _, t := range async {
-		s.resendAsyncLocked(t)
-	}
-	clear(async)
-	s.wakeScratch = async[:0]
 }
 
 // windowOpenLocked reports whether a non-immediate command may be sent
@@ -376,27 +345,22 @@ func (s *Session) updateWindowLocked(c *sessConn, exp, max uint32) {
 
 // sendCmdLocked puts t on the connection's write queue if the window
 // allows, or makes it wait. It returns the connection to kick once the
-// caller has released the session lock, or nil. A command that cannot be
-// encoded is neither sent nor waiting, and takes no CmdSN: the caller
-// finishes or releases it with the error.
-func (s *Session) sendCmdLocked(t *sessTask) (*sessConn, error) {
+// caller has released the session lock, or nil.
+func (s *Session) sendCmdLocked(t *sessTask) *sessConn {
 	if !s.windowOpenLocked() {
 		s.waitLocked(t)
-		return nil, nil
+		return nil
 	}
 	s.unwaitLocked(t)
 	t.cmdSN = s.cmdSN
+	s.cmdSN++
 	t.state = sessTaskSent
 	t.conn = s.conn
 	t.restart()
 	if err := s.conn.queueCommandLocked(t); err != nil {
-		// Nothing was queued: the CmdSN stays free, as a gap would stall
-		// the target's command window.
-		t.state, t.conn = sessTaskWaiting, nil
-		return nil, err
+		s.finishLocked(t, Response{}, err)
 	}
-	s.cmdSN++
-	return s.conn, nil
+	return s.conn
 }
 
 // Execute runs cmd on the session; see Executor. Commands wait while the
@@ -406,8 +370,17 @@ func (s *Session) sendCmdLocked(t *sessTask) (*sessConn, error) {
 // make Execute re-issue the command, up to three times, as does a TASK
 // ABORTED status.
 func (s *Session) Execute(ctx context.Context, cmd *Command) (Response, error) {
-	if err := checkCommand(cmd); err != nil {
-		return Response{}, err
+	if cmd == nil || len(cmd.CDB) == 0 {
+		return Response{}, fmt.Errorf("%w: no CDB", ErrCommand)
+	}
+	if len(cmd.DataIn) > 0 && len(cmd.DataOut) > 0 {
+		return Response{}, fmt.Errorf("%w: bidirectional commands are not supported", ErrCommand)
+	}
+	if cmd.LUN > 0xffff {
+		return Response{}, fmt.Errorf("%w: LUN %d above 65535", ErrCommand, cmd.LUN)
+	}
+	if uint64(len(cmd.DataIn)) > 0xffffffff || uint64(len(cmd.DataOut)) > 0xffffffff {
+		return Response{}, fmt.Errorf("%w: transfer length above 2^32-1", ErrCommand)
 	}
 	if err := ctx.Err(); err != nil {
 		return Response{}, err
@@ -442,23 +415,6 @@ func (s *Session) Execute(ctx context.Context, cmd *Command) (Response, error) {
 	}
 }
 
-// checkCommand refuses a Command the session cannot send.
-func checkCommand(cmd *Command) error {
-	if cmd == nil || len(cmd.CDB) == 0 {
-		return fmt.Errorf("%w: no CDB", ErrCommand)
-	}
-	if len(cmd.DataIn) > 0 && len(cmd.DataOut) > 0 {
-		return fmt.Errorf("%w: bidirectional commands are not supported", ErrCommand)
-	}
-	if cmd.LUN > 0xffff {
-		return fmt.Errorf("%w: LUN %d above 65535", ErrCommand, cmd.LUN)
-	}
-	if uint64(len(cmd.DataIn)) > 0xffffffff || uint64(len(cmd.DataOut)) > 0xffffffff {
-		return fmt.Errorf("%w: transfer length above 2^32-1", ErrCommand)
-	}
-	return nil
-}
-
 // uaInformational reports whether a unit attention only informs: the
 // command did not run and may be sent again as it is.
 func uaInformational(c scsi.SenseCode) bool {
@@ -482,12 +438,7 @@ func (s *Session) run(ctx context.Context, cmd *Command, lun scsi.LUN) (Response
 		return Response{}, err
 	}
 	t.cmd, t.lun, t.lunNum = cmd, lun, cmd.LUN
-	c, err := s.sendCmdLocked(t)
-	if err != nil {
-		s.releaseLocked(t)
-		s.mu.Unlock()
-		return Response{}, err
-	}
+	c := s.sendCmdLocked(t)
 	s.mu.Unlock()
 	if c != nil {
 		c.kick()
@@ -502,8 +453,8 @@ func (s *Session) run(ctx context.Context, cmd *Command, lun scsi.LUN) (Response
 			if t.state == sessTaskWaiting {
 				if err := s.stoppedErrLocked(); err != nil {
 					s.finishLocked(t, Response{}, err)
-				} else if c, err = s.sendCmdLocked(t); err != nil {
-					s.finishLocked(t, Response{}, err)
+				} else {
+					c = s.sendCmdLocked(t)
 				}
 			}
 			s.mu.Unlock()
@@ -625,14 +576,6 @@ func (s *Session) Close() error {
 		c.fail(ErrSessionClosed)
 	}
 	s.wg.Wait()
-	// Every asynchronous command has finished by now; run the callbacks
-	// left, and wait for the ones other goroutines are running.
-	s.runDone()
-	s.mu.Lock()
-	for s.cbActive > 0 {
-		s.cbIdle.Wait()
-	}
-	s.mu.Unlock()
 	s.evMu.Lock()
 	if !s.evClosed {
 		s.evClosed = true

@@ -1,8 +1,6 @@
 package initiator
 
 import (
-	"context"
-
 	"github.com/lunarsan/lunar/iscsi"
 	"github.com/lunarsan/lunar/scsi"
 )
@@ -77,19 +75,6 @@ type sessTask struct {
 	resp Response
 	err  error
 
-	// Asynchronous commands (Session.Start): adone is called instead of
-	// signalling done; actx, astop (the AfterFunc that cancels the task
-	// when actx ends) and attempt follow the command through its
-	// retries; canceled is set once actx ended while the task ran.
-	adone    func(Response, error)
-	actx     context.Context
-	astop    func() bool
-	attempt  int
-	canceled bool
-	// use counts the task's uses, so that a late cancellation of an
-	// earlier use is recognised.
-	use uint64
-
 	done chan struct{} // signalled once when the task finishes
 	wake chan struct{} // signalled when a waiting task may try again
 }
@@ -106,8 +91,6 @@ func (t *sessTask) reset(kind sessTaskKind) {
 	t.fn, t.refITT, t.refSN, t.tmResp = 0, 0, 0, 0
 	t.pendingOut = 0
 	t.resp, t.err = Response{}, nil
-	t.adone, t.actx, t.astop, t.attempt, t.canceled = nil, nil, nil, 0, false
-	t.use++
 	select {
 	case <-t.done:
 	default:
