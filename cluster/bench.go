@@ -9,12 +9,9 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	toxiproxy "github.com/Shopify/toxiproxy/v2"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/lunarsan/lunar/target"
@@ -284,7 +281,7 @@ func processCPU() time.Duration {
 
 // runBench starts the cluster and runs every run into rep.
 func runBench(ctx context.Context, cfg BenchConfig, rep *BenchReport) (err error) {
-	links, err := newBenchLinks(cfg.Logger)
+	links, err := newNodeLinks(cfg.Logger)
 	if err != nil {
 		return err
 	}
@@ -477,109 +474,4 @@ func median(ds []time.Duration) time.Duration {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-// benchLinks are the nodes' emulated links: for each node a toxiproxy in
-// front of the target's portal and one in front of its management API.
-type benchLinks struct {
-	server *toxiproxy.ApiServer
-
-	mu      sync.Mutex
-	proxies []*toxiproxy.Proxy
-	storage map[int]string // node index → its storage API URL
-}
-
-func newBenchLinks(log zerolog.Logger) (*benchLinks, error) {
-	// toxiproxy logs every accepted connection at info level and every
-	// closed one at warn level.
-	log = log.Level(max(log.GetLevel(), zerolog.ErrorLevel))
-	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), log)
-	return &benchLinks{server: srv, storage: make(map[int]string)}, nil
-}
-
-// add starts node i's two proxies and returns their addresses.
-func (b *benchLinks) add(i int, portal, storageURL string) (string, string, error) {
-	p, err := b.start(fmt.Sprintf("node%d-portal", i), portal)
-	if err != nil {
-		return "", "", err
-	}
-	api, ok := strings.CutPrefix(storageURL, "http://")
-	if !ok {
-		return "", "", fmt.Errorf("%w: bench: storage URL %q is not http://", ErrInvalid, storageURL)
-	}
-	s, err := b.start(fmt.Sprintf("node%d-storage", i), strings.TrimSuffix(api, "/"))
-	if err != nil {
-		return "", "", err
-	}
-	u := "http://" + s.Listen
-	b.mu.Lock()
-	b.storage[i] = u
-	b.mu.Unlock()
-	return p.Listen, u, nil
-}
-
-func (b *benchLinks) start(name, upstream string) (*toxiproxy.Proxy, error) {
-	p := toxiproxy.NewProxy(b.server, name, "127.0.0.1:0", upstream)
-	if err := p.Start(); err != nil {
-		return nil, fmt.Errorf("bench: link %s: %w", name, err)
-	}
-	b.mu.Lock()
-	b.proxies = append(b.proxies, p)
-	b.mu.Unlock()
-	return p, nil
-}
-
-// storageURL returns node i's storage API URL.
-func (b *benchLinks) storageURL(i int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.storage[i]
-}
-
-// Names of the latency toxics.
-const (
-	benchToxicUp   = "rtt-upstream"
-	benchToxicDown = "rtt-downstream"
-)
-
-// setLatency gives every link a round-trip time of rtt: half of it on the
-// way to the target, the rest on the way back.
-func (b *benchLinks) setLatency(rtt time.Duration) error {
-	up := rtt.Milliseconds() / 2
-	down := rtt.Milliseconds() - up
-	b.mu.Lock()
-	proxies := slices.Clone(b.proxies)
-	b.mu.Unlock()
-	ctx := context.Background()
-	for _, p := range proxies {
-		for _, name := range []string{benchToxicUp, benchToxicDown} {
-			if err := p.Toxics.RemoveToxic(ctx, name); err != nil && !errors.Is(err, toxiproxy.ErrToxicNotFound) {
-				return fmt.Errorf("bench: link %s: %w", p.Name, err)
-			}
-		}
-		for _, t := range []struct {
-			name, stream string
-			ms           int64
-		}{{benchToxicUp, "upstream", up}, {benchToxicDown, "downstream", down}} {
-			if t.ms == 0 {
-				continue
-			}
-			js := fmt.Sprintf(`{"name":%q,"type":"latency","stream":%q,"toxicity":1,"attributes":{"latency":%d}}`, t.name, t.stream, t.ms)
-			if _, err := p.Toxics.AddToxicJson(strings.NewReader(js)); err != nil {
-				return fmt.Errorf("bench: link %s: latency: %w", p.Name, err)
-			}
-		}
-	}
-	return nil
-}
-
-// close stops every proxy and drops its connections.
-func (b *benchLinks) close() {
-	b.mu.Lock()
-	proxies := b.proxies
-	b.proxies = nil
-	b.mu.Unlock()
-	for _, p := range proxies {
-		p.Stop()
-	}
 }

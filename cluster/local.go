@@ -55,6 +55,10 @@ type LocalConfig struct {
 	// them, for benchmarks): the node's engine dials nodePortal whatever
 	// portal a connect names, and its agent calls nodeStorageURL.
 	NodeLink func(i int, portal, storageURL string) (nodePortal, nodeStorageURL string, err error)
+	// Latency, when positive, puts each node behind its own emulated link
+	// (toxiproxy, as lunar bench connect does) to the target's portal and
+	// management API with this round-trip time; ignored with NodeLink.
+	Latency time.Duration
 	// Failover, when set, runs a Failover on every node whose Runner
 	// (from the Runner hook) is a *Runner; StopNode then crashes it (its
 	// ownership leases expire instead of being revoked).
@@ -85,6 +89,9 @@ type Local struct {
 
 	dir       string
 	removeDir bool
+	links     *nodeLinks // with LocalConfig.Latency
+	runners   []*Runner  // from StartRunners
+	runnerTr  *http.Transport
 	client    *clientv3.Client
 	tstore    *target.Store
 	srv       *target.Server
@@ -102,6 +109,9 @@ type LocalNode struct {
 	Agent *Agent
 	// Client is an HTTP client of the node's agent API.
 	Client *AgentClient
+	// Storage is the node's client of the target's management API
+	// (through its link when it has one).
+	Storage *target.Client
 
 	engine  *UserspaceEngine
 	server  *http.Server
@@ -163,6 +173,12 @@ func StartLocal(ctx context.Context, cfg LocalConfig) (_ *Local, err error) {
 	if err := l.startTarget(cfg.Logger); err != nil {
 		return nil, err
 	}
+	if cfg.Latency > 0 && cfg.NodeLink == nil {
+		if l.links, err = newNodeLinks(cfg.Logger); err != nil {
+			return nil, fmt.Errorf("cluster: local: %w", err)
+		}
+		cfg.NodeLink = l.links.add
+	}
 
 	// The agents.
 	for i := range cfg.Nodes {
@@ -175,7 +191,33 @@ func StartLocal(ctx context.Context, cfg LocalConfig) (_ *Local, err error) {
 			return nil, err
 		}
 	}
+	if l.links != nil {
+		if err := l.links.setLatency(cfg.Latency); err != nil {
+			return nil, fmt.Errorf("cluster: local: %w", err)
+		}
+	}
 	return l, nil
+}
+
+// StartRunners wires an operation Runner into every node's agent (each
+// with the node's own storage client), so any node can run operations as
+// the active node of its groups; Close closes them.
+func (l *Local) StartRunners(log zerolog.Logger) ([]*Runner, error) {
+	if l.runnerTr == nil {
+		l.runnerTr = &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}
+	}
+	resolve := AgentResolver(l.Store, l.Token, &http.Client{Transport: l.runnerTr})
+	var runners []*Runner
+	for _, n := range l.Nodes {
+		r, err := NewRunner(RunnerConfig{Node: n.Info.Name, Self: n.Agent, Store: l.Store, Storage: n.Storage, Agents: resolve, Logger: log})
+		if err != nil {
+			return runners, fmt.Errorf("cluster: local: runner of %s: %w", n.Info.Name, err)
+		}
+		n.Agent.SetOperations(r)
+		runners = append(runners, r)
+		l.runners = append(l.runners, r)
+	}
+	return runners, nil
 }
 
 // startTarget starts the target's store, iSCSI server and API.
@@ -226,7 +268,7 @@ func (l *Local) startNode(ctx context.Context, i int, name string, cfg LocalConf
 		ecfg.RewritePortal = func(string) string { return portal }
 		storage = target.NewClient(storageURL, l.Token, &http.Client{})
 	}
-	n := &LocalNode{engine: NewUserspaceEngine(ecfg)}
+	n := &LocalNode{engine: NewUserspaceEngine(ecfg), Storage: storage}
 	agent, err := NewAgent(AgentConfig{
 		Node: name, InitiatorName: iqn, Engine: n.engine, Storage: storage, Token: l.Token, Logger: cfg.Logger,
 	})
@@ -318,6 +360,11 @@ func (l *Local) Close() error {
 			mu   sync.Mutex
 			wg   sync.WaitGroup
 		)
+		for _, r := range l.runners {
+			if err := r.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("runner: %w", err))
+			}
+		}
 		for _, n := range l.Nodes {
 			wg.Go(func() {
 				if err := n.stop(); err != nil {
@@ -328,6 +375,12 @@ func (l *Local) Close() error {
 			})
 		}
 		wg.Wait()
+		if l.runnerTr != nil {
+			l.runnerTr.CloseIdleConnections()
+		}
+		if l.links != nil {
+			l.links.close()
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), localShutdownTimeout)
 		defer cancel()
 		if l.api != nil {

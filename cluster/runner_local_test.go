@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // runnerLocalSize is the LUN size of the in-process cluster tests: big
@@ -29,22 +31,9 @@ func startRunnerLocal(t *testing.T, n int) (*Local, []*Runner) {
 			t.Errorf("Local.Close: %v", err)
 		}
 	})
-	tr := &http.Transport{}
-	t.Cleanup(tr.CloseIdleConnections)
-	resolve := AgentResolver(l.Store, l.Token, &http.Client{Transport: tr})
-	var runners []*Runner
-	for _, node := range l.Nodes {
-		r, err := NewRunner(RunnerConfig{Node: node.Info.Name, Self: node.Agent, Store: l.Store, Storage: l.Storage, Agents: resolve})
-		if err != nil {
-			t.Fatalf("NewRunner: %v", err)
-		}
-		node.Agent.SetOperations(r)
-		runners = append(runners, r)
-		t.Cleanup(func() {
-			if err := r.Close(); err != nil {
-				t.Errorf("runner Close: %v", err)
-			}
-		})
+	runners, err := l.StartRunners(zerolog.Nop())
+	if err != nil {
+		t.Fatalf("StartRunners: %v", err)
 	}
 	return l, runners
 }

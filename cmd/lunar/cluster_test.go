@@ -216,12 +216,16 @@ func TestClusterTableAndDisconnect(t *testing.T) {
 	res := decodeResult(t, runCLIOK(t, c.args("disconnect", "d2", "--group", "g2", "-o", "json")...))
 	wantAllOK(t, res, "node-1", "node-2")
 	// The disconnected resource has left the group; connect brings the
-	// existing LUN back on both nodes, then delete removes it.
-	wantCLIErr(t, []string{"d2", "status"}, c.args("delete", "d2", "--group", "g2")...)
+	// existing LUN back on both nodes, then disconnect and delete remove
+	// it (delete finds the LUN on the storage system).
 	res = decodeResult(t, runCLIOK(t, c.args("connect", "d2", "--group", "g2", "--portal", c.local.Portal, "-o", "json")...))
 	wantAllOK(t, res, "node-1", "node-2")
+	runCLIOK(t, c.args("disconnect", "d2", "--group", "g2", "-o", "json")...)
 	res = decodeResult(t, runCLIOK(t, c.args("delete", "d2", "--group", "g2", "-o", "json")...))
 	wantAllOK(t, res, "node-1", "node-2")
+	// Now it exists nowhere.
+	wantCLIErr(t, []string{"d2", "not found"}, c.args("delete", "d2", "--group", "g2")...)
+	wantCLIErr(t, []string{"d2"}, c.args("connect", "d2", "--group", "g2", "--portal", c.local.Portal)...)
 }
 
 // tableRows parses the operation tables in out: for each table, the
@@ -282,6 +286,7 @@ func TestClusterFlagErrors(t *testing.T) {
 		{[]string{"--chap-user", "--chap-secret-file"}, []string{"node", "serve", "--name", "n1", "--etcd", "http://127.0.0.1:1", "--chap-user", "u"}},
 		{[]string{"--nodes", "at least 2"}, []string{"demo", "--nodes", "1"}},
 		{[]string{"--size"}, []string{"demo", "--size", "big"}},
+		{[]string{"--latency", "whole milliseconds"}, []string{"demo", "--latency", "1500us"}},
 	} {
 		args := tc.args
 		if args[0] == "cluster" && !strings.Contains(strings.Join(args, " "), "--token-file") {

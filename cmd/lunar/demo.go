@@ -52,6 +52,7 @@ func newDemoCommand(logger *zerolog.Logger) *cobra.Command {
 	var nodes int
 	var size, output string
 	var keep, warmup bool
+	var latency time.Duration
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Start etcd, a target and node agents on loopback, create a LUN on every node in parallel and then in serial, and compare",
@@ -69,6 +70,9 @@ table and the totals side by side, then deletes both LUNs and cleans up (unless
 			if nodes < 2 {
 				return fmt.Errorf("--nodes %d: want at least 2 (one active and one passive)", nodes)
 			}
+			if latency < 0 || latency%time.Millisecond != 0 {
+				return fmt.Errorf("--latency %v: want 0 or more, in whole milliseconds", latency)
+			}
 			if nodes > 64 {
 				return fmt.Errorf("--nodes %d: at most 64 on one machine", nodes)
 			}
@@ -82,24 +86,26 @@ table and the totals side by side, then deletes both LUNs and cleans up (unless
 			}
 			ctx, stop := signalCtx(cmd)
 			defer stop()
-			return runDemo(ctx, cmd, log, demoConfig{nodes: nodes, size: n, keep: keep, warmup: warmup, output: output})
+			return runDemo(ctx, cmd, log, demoConfig{nodes: nodes, size: n, keep: keep, warmup: warmup, latency: latency, output: output})
 		},
 	}
 	fl := cmd.Flags()
 	fl.IntVar(&nodes, "nodes", 8, "node agents to start: one active, the rest passive")
 	fl.StringVar(&size, "size", "64MiB", "size of each LUN (K, M, G: powers of 1024)")
 	fl.BoolVar(&keep, "keep", false, "keep the LUNs and everything running until Ctrl-C, and print how to reach them")
+	fl.DurationVar(&latency, "latency", 0, "round trip of each node's emulated link to the target and its API (e.g. 5ms; 0: plain loopback)")
 	fl.BoolVar(&warmup, "warmup", true, "connect a small LUN on every node first, so that both runs start from logged-in nodes")
 	fl.StringVarP(&output, "output", "o", "table", "output format: table or json")
 	return cmd
 }
 
 type demoConfig struct {
-	warmup bool
-	nodes  int
-	size   int64
-	keep   bool
-	output string
+	warmup  bool
+	latency time.Duration
+	nodes   int
+	size    int64
+	keep    bool
+	output  string
 }
 
 // runDemo runs the demo in a temporary directory that it removes.
@@ -115,7 +121,7 @@ func runDemo(ctx context.Context, cmd *cobra.Command, log zerolog.Logger, c demo
 		}
 	}()
 	fmt.Fprintf(errOut, "starting etcd, a target and %d node agents on loopback in %s\n", c.nodes, dir)
-	local, err := cluster.StartLocal(ctx, cluster.LocalConfig{Dir: dir, Nodes: c.nodes, NodePrefix: "node-", Logger: demoLogger(log)})
+	local, err := cluster.StartLocal(ctx, cluster.LocalConfig{Dir: dir, Nodes: c.nodes, NodePrefix: "node-", Latency: c.latency, Logger: demoLogger(log)})
 	if err != nil {
 		return fmt.Errorf("start the demo cluster: %w", err)
 	}
@@ -124,16 +130,8 @@ func runDemo(ctx context.Context, cmd *cobra.Command, log zerolog.Logger, c demo
 			err = fmt.Errorf("stop the demo cluster: %w", cerr)
 		}
 	}()
-	for _, n := range local.Nodes {
-		r, err := cluster.NewRunner(cluster.RunnerConfig{
-			Node: n.Info.Name, Self: n.Agent, Store: local.Store, Storage: local.Storage,
-			Agents: cluster.AgentResolver(local.Store, local.Token, nil), Logger: log,
-		})
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		n.Agent.SetOperations(r)
+	if _, err := local.StartRunners(log); err != nil {
+		return err
 	}
 	active := local.Nodes[0]
 	var passive []string
