@@ -67,8 +67,10 @@ LUNAR_GOLDEN_DIR="$capture_dir" go test -count=1 -run 'Golden' -v ./iscsi/ | gre
 step "interop: lunar's target against libiscsi's tools, lunar's initiator against tgtd (go test -tags interop)"
 go test -count=1 -tags interop -run Interop -v ./target/ ./initiator/ | grep -E '^(=== RUN|--- |ok|FAIL|PASS)'
 
-step "cluster: lunar demo (etcd, a target and 8 node agents on loopback)"
-go run ./cmd/lunar demo --nodes 4 >/dev/null
+step "cluster: lunar demo (etcd, a target and 4 node agents on loopback, 2 ms links)"
+demo_log=$(mktemp)
+go run ./cmd/lunar demo --nodes 4 --latency 2ms 2>"$demo_log" || { cat "$demo_log"; exit 1; }
+rm -f "$demo_log"
 
 step "cluster: failover across processes (kill -9 of the owner's node agent)"
 go test -count=1 -tags process -run Process -v ./cluster/ | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|failover'
