@@ -27,7 +27,15 @@ trap cleanup EXIT
 	--log-level warn >"$work/serve.log" 2>&1 &
 serve_pid=$!
 cli=(--api "http://$api" --data "$work/data")
-for _ in $(seq 100); do "$lunar" lun list "${cli[@]}" >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 100); do
+	if ! kill -0 "$serve_pid" 2>/dev/null; then
+		echo "conformance: lunar target serve exited (is 127.0.0.1:$port or $api in use? set LUNAR_CONFORMANCE_PORT):" >&2
+		cat "$work/serve.log" >&2
+		exit 1
+	fi
+	timeout 2 "$lunar" lun list "${cli[@]}" >/dev/null 2>&1 && break
+	sleep 0.1
+done
 
 # libiscsi's two initiator names (-i/-I defaults), for the tests that need two nexuses.
 ini1=iqn.2007-10.com.github:sahlberg:libiscsi:iscsi-test
