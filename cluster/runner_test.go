@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -687,6 +688,14 @@ func TestRunnerCancelMidFanOutRollsBack(t *testing.T) {
 	defer stop()
 	wait := runnerAsync(ctx, env.runner, runnerCreateReq("p1", "p2", "p3"))
 	runnerWaitStarted(t, guard, env.fakes, 2)
+	// p1 answers at once, but its call may not have run yet: the
+	// rollback must find it connected.
+	for !slices.Contains(env.fakes.logged(), "p1 connect end") {
+		if guard.Err() != nil {
+			t.Fatalf("p1 never connected: %v", env.fakes.logged())
+		}
+		runtime.Gosched()
+	}
 	cancel() // Ctrl-C while p2 and p3 connect
 	res, err := wait()
 	if !errors.Is(err, context.Canceled) {
