@@ -32,7 +32,9 @@ func TestRunBench(t *testing.T) {
 	if rep.Agents != 3 || rep.Repeat != 1 || rep.Size != DefaultBenchSize || rep.Error != "" {
 		t.Errorf("agents %d, repeat %d, size %d, error %q", rep.Agents, rep.Repeat, rep.Size, rep.Error)
 	}
-	if rep.Memory.Idle <= 0 || rep.Memory.Connected <= 0 || rep.Memory.ConnectedAgents != 3 {
+	// Three idle agents weigh less than the heap's noise between two
+	// measurements, so Idle may round to zero; connected ones do not.
+	if rep.Memory.Idle < 0 || rep.Memory.Connected <= 0 || rep.Memory.ConnectedAgents != 3 {
 		t.Errorf("memory %+v", rep.Memory)
 	}
 	if len(rep.Runs) != 8 {

@@ -485,6 +485,9 @@ func (c *conn) handleLogout(p *iscsi.LogoutRequest) {
 				// reservations before the initiator hears of it.
 				n.ITNexusLost()
 			}
+			// The session is over once the initiator hears so: the
+			// session list must not show it after the response.
+			c.srv.sessRemove(c.sess)
 			c.send(connOut{pdu: resp, closeAfter: true})
 		default:
 			// RFC 7143 section 11.15.1: "connection recovery is not

@@ -124,4 +124,9 @@ func TestServerSessionsInfo(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	p.logout()
+	// Once the initiator has the Logout Response, the session is gone
+	// from the list (a management client checks right after a logout).
+	if ss := env.srv.Sessions(); len(ss) != 0 {
+		t.Fatalf("%d sessions listed after the logout response", len(ss))
+	}
 }
