@@ -1,12 +1,14 @@
 package initiator
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/lunarsan/lunar/iscsi"
@@ -29,11 +31,18 @@ type connOut struct {
 // sessConn is the session's connection in the Full Feature Phase: one
 // reader goroutine (run) that demultiplexes answers by ITT, one writer
 // goroutine that sends queued PDUs in order, batching whatever is ready
-// into one vectored write, and an optional keepalive goroutine.
+// into one vectored write, and an optional keepalive goroutine. The
+// reader starts with the first exchange that expects an answer (or at
+// once with keepalive on), the writer with the first PDU it must write;
+// the reader writes the commands the callbacks of asynchronous commands
+// issue itself when the socket takes them without blocking.
 type sessConn struct {
 	s        *Session
 	nc       net.Conn
+	br       *connReader // what fr reads from
 	fr       *iscsi.Framer
+	cw       *connWriter     // what fr writes to
+	raw      syscall.RawConn // nc's descriptor, for writes that do not block; nil if none
 	maxSend  int
 	maxBurst int
 
@@ -42,22 +51,43 @@ type sessConn struct {
 	pingITT   atomic.Uint32
 	pingSent  atomic.Int64
 
-	// The write queue. wmu guards wq, wspare, writing and wclosed; the
-	// goroutine that set writing owns the Framer's writing side until it
-	// clears it.
-	wmu     sync.Mutex
-	wq      []connOut
-	wspare  []connOut
-	writing bool
-	wclosed bool
-	wsig    chan struct{}
+	// The write queue. wmu guards wq, wspare, writing, wclosed, handoff
+	// and handoffQ; the goroutine that set writing owns the Framer's
+	// writing side and cw until it clears it, or hands them to the
+	// writer goroutine with handoff: cw then holds bytes the reader could
+	// not write without blocking, handoffQ the PDUs they belong to.
+	wmu      sync.Mutex
+	wq       []connOut
+	wspare   []connOut
+	writing  bool
+	wclosed  bool
+	handoff  bool
+	handoffQ []connOut
+	wsig     chan struct{}
+	// The writer goroutine starts at the first kick (a session that only
+	// logs in and out never needs it): writerOn says it runs, writerOff
+	// (set by the reader as it ends) that it must not start any more;
+	// both under wmu. writerStarted mirrors writerOn for kick.
+	writerOn      bool
+	writerOff     bool
+	writerStarted atomic.Bool
+
+	// batching is set while the reader runs the callbacks of a batch of
+	// asynchronous commands: the commands they issue are written by one
+	// kick once the batch ends, not one each.
+	batching atomic.Bool
 
 	dead     chan struct{}
 	deadOnce sync.Once
 	err      error
 
+	// reader says who reads the connection (connReaderNone...), under
+	// Session.mu.
+	reader int
+
 	writerDone chan struct{}
 	kaDone     chan struct{}
+	kaOn       bool // the keepalive runs; only the reading goroutine uses it
 
 	// reader scratch space, reused for every PDU.
 	din iscsi.DataIn
@@ -68,11 +98,9 @@ type sessConn struct {
 // newSessConn wraps a logged-in connection.
 func newSessConn(s *Session, lr *loginResult) *sessConn {
 	c := &sessConn{
-		s: s, nc: lr.nc, fr: lr.fr,
+		s: s, nc: lr.nc, br: lr.br, fr: lr.fr, cw: lr.cw, raw: connRaw(lr.nc),
 		maxSend:    int(lr.params.TargetMaxRecvDSL),
 		maxBurst:   int(lr.params.MaxBurstLength),
-		wq:         make([]connOut, 0, 64),
-		wspare:     make([]connOut, 0, 64),
 		wsig:       make(chan struct{}, 1),
 		dead:       make(chan struct{}),
 		writerDone: make(chan struct{}),
@@ -92,18 +120,41 @@ func (c *sessConn) fail(err error) {
 	})
 }
 
-// run is the reader goroutine; it starts the writer and keepalive and,
-// when the connection ends, hands its tasks back to the session.
+// run is the reader goroutine.
 func (c *sessConn) run() {
 	defer c.s.wg.Done()
-	go c.writer()
+	c.serve()
+}
+
+// serveLogout reads the connection from Logout's goroutine, which
+// counts in Session.wg, until the Logout Response (or the connection's
+// end); cancelling ctx unblocks the read.
+func (c *sessConn) serveLogout(ctx context.Context) {
+	defer c.s.wg.Done()
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { c.nc.SetReadDeadline(time.Unix(1, 0)) })
+		defer stop()
+	}
+	c.serve()
+}
+
+// serve reads and handles the answers of the target until the
+// connection ends, then hands its tasks back to the session. It starts
+// the keepalive.
+func (c *sessConn) serve() {
 	ka := c.s.cfg.NOPInterval > 0
 	if ka {
+		c.kaOn = true
 		go c.keepalive(c.s.cfg.NOPInterval, c.s.cfg.NOPTimeout)
-	} else {
-		close(c.kaDone)
 	}
 	for {
+		if c.s.donePending.Load() && c.br.Buffered() < iscsi.BHSLen {
+			// Every answer already received is handled: run the
+			// callbacks of the asynchronous commands they finished before
+			// waiting for more, and write what the callbacks issued in one
+			// go.
+			c.runBatch()
+		}
 		f, err := c.fr.ReadHeader()
 		if err == nil {
 			if ka {
@@ -117,9 +168,118 @@ func (c *sessConn) run() {
 			break
 		}
 	}
-	<-c.writerDone
-	<-c.kaDone
+	c.endServe()
+}
+
+// endServe waits for the writer and keepalive of the failed connection
+// to end, then hands its tasks back to the session.
+func (c *sessConn) endServe() {
+	c.wmu.Lock()
+	started := c.writerOn
+	c.writerOff = true
+	c.wmu.Unlock()
+	if started {
+		<-c.writerDone
+	}
+	if c.kaOn {
+		<-c.kaDone
+	}
 	c.s.connLost(c)
+	c.s.runDone()
+}
+
+// runBatch runs the callbacks of the finished asynchronous commands on the
+// reader and then has the writer send whatever they queued.
+func (c *sessConn) runBatch() {
+	c.batching.Store(true)
+	c.s.runDone()
+	c.batching.Store(false)
+	c.flushNow()
+}
+
+// flushNow writes the queue from the reader when the socket takes it
+// without blocking, which spares the writer goroutine's wake-up: the
+// callbacks of a batch of read commands typically queue one contiguous
+// buffer of headers. What cannot be written at once is handed to the
+// writer goroutine, as is a queue with data segments, so the reader
+// never blocks on a write (while the target may block writing to us).
+func (c *sessConn) flushNow() {
+	c.wmu.Lock()
+	if len(c.wq) == 0 || c.wclosed {
+		c.wmu.Unlock()
+		return
+	}
+	if c.writing || c.raw == nil {
+		c.wmu.Unlock()
+		c.kick()
+		return
+	}
+	c.writing = true
+	q := c.wq
+	c.wq = c.wspare[:0]
+	c.wspare = nil
+	c.wmu.Unlock()
+	if err := c.encode(q); err != nil {
+		c.cw.reset()
+		c.endWrite(q, err)
+		return
+	}
+	if len(c.cw.bufs) == 1 {
+		b := c.cw.bufs[0]
+		n, err := connTryWrite(c.raw, b)
+		if err != nil || n == len(b) {
+			c.cw.reset()
+			c.endWrite(q, err)
+			return
+		}
+		c.cw.bufs[0] = b[n:]
+	}
+	c.wmu.Lock()
+	c.handoff, c.handoffQ = true, q
+	c.wmu.Unlock()
+	c.kick()
+}
+
+// endWrite ends an inline write of q that is over (err nil) or failed,
+// gives up the writing side and has the writer send what was queued
+// meanwhile.
+func (c *sessConn) endWrite(q []connOut, err error) {
+	c.releaseOut(q)
+	if err != nil {
+		c.fail(fmt.Errorf("%w: %w", ErrConnectionLost, err))
+	}
+	c.wmu.Lock()
+	if c.wspare == nil {
+		c.wspare = q[:0]
+	}
+	c.writing = false
+	more := len(c.wq) > 0 && !c.wclosed
+	c.wmu.Unlock()
+	if more {
+		c.kick()
+	}
+}
+
+// encode puts q's PDUs in the Framer and flushes them into cw.
+func (c *sessConn) encode(q []connOut) error {
+	exp := c.expStatSN.Load()
+	for i := range q {
+		q[i].f.BHS.PutUint32(connOffExpStatSN, exp)
+		if err := c.fr.Queue(&q[i].f); err != nil {
+			return err
+		}
+	}
+	return c.fr.Flush()
+}
+
+// kickUnlessBatching kicks the writer, unless the reader is running a
+// batch of callbacks and kicks it at the end.
+func (c *sessConn) kickUnlessBatching() {
+	// A command queued before batching is cleared is seen by runBatch's
+	// check of the queue; one queued after sees batching clear.
+	if !c.batching.Load() {
+		c.kick()
+	}
 }
 
 // writer sends queued PDUs until the connection ends, batching whatever
@@ -138,20 +298,63 @@ func (c *sessConn) writer() {
 		case <-c.dead:
 			return
 		}
-		if len(c.s.sem) > 1 {
+		c.wmu.Lock()
+		if c.handoff {
+			// The reader could not write all of its batch: finish it,
+			// then write whatever was queued since.
+			q := c.handoffQ
+			c.handoff, c.handoffQ = false, nil
+			c.wmu.Unlock()
+			err := c.cw.writeTo(c.nc)
+			c.releaseOut(q)
+			if err != nil {
+				c.fail(fmt.Errorf("%w: %w", ErrConnectionLost, err))
+			}
+			c.wmu.Lock()
+			if c.wspare == nil {
+				c.wspare = q[:0]
+			}
+			c.flushLocked()
+			continue
+		}
+		c.wmu.Unlock()
+		if c.syncInFlight() > 1 {
 			// The goroutines the reader just woke queue their next
 			// commands when they run: let them run first, so that one
 			// vectored write carries all of them instead of one write
 			// each. With one command in flight there is nobody to wait
-			// for.
+			// for, nor for asynchronous commands: their callbacks have
+			// queued them already.
 			runtime.Gosched()
 		}
 		c.flush()
 	}
 }
 
+// syncInFlight returns about how many Execute calls are in flight.
+func (c *sessConn) syncInFlight() int {
+	return len(c.s.sem) - int(c.s.asyncN.Load())
+}
+
 // kick has the writer goroutine write the queue.
-func (c *sessConn) kick() { signal(c.wsig) }
+func (c *sessConn) kick() {
+	if !c.writerStarted.Load() {
+		c.startWriter()
+	}
+	signal(c.wsig)
+}
+
+// startWriter starts the writer goroutine unless it runs or the
+// connection has ended.
+func (c *sessConn) startWriter() {
+	c.wmu.Lock()
+	if !c.writerOn && !c.writerOff {
+		c.writerOn = true
+		c.writerStarted.Store(true)
+		go c.writer()
+	}
+	c.wmu.Unlock()
+}
 
 // flush writes the queued PDUs, unless another goroutine is writing
 // already: that one writes whatever is queued before it stops, so a
@@ -167,8 +370,15 @@ func (c *sessConn) flush() {
 		return
 	}
 	c.writing = true
+	c.flushLocked()
+}
+
+// flushLocked writes the queue until it is empty, as the owner of the
+// writing side; it is called with wmu held and returns with wmu released
+// and the writing side free.
+func (c *sessConn) flushLocked() {
 	for first := true; len(c.wq) > 0 && !c.wclosed; first = false {
-		if !first && len(c.s.sem) > 1 {
+		if !first && c.syncInFlight() > 1 {
 			// As in writer: let the goroutines that are about to queue
 			// their commands do so, and carry them all in one write.
 			c.wmu.Unlock()
@@ -182,23 +392,20 @@ func (c *sessConn) flush() {
 		c.wq = c.wspare[:0]
 		c.wspare = nil
 		c.wmu.Unlock()
-		exp := c.expStatSN.Load()
-		var err error
-		for i := range q {
-			q[i].f.BHS.PutUint32(connOffExpStatSN, exp)
-			if err = c.fr.Queue(&q[i].f); err != nil {
-				break
-			}
-		}
+		err := c.encode(q)
 		if err == nil {
-			err = c.fr.Flush()
+			err = c.cw.writeTo(c.nc)
+		} else {
+			c.cw.reset()
 		}
 		c.releaseOut(q)
 		if err != nil {
 			c.fail(fmt.Errorf("%w: %w", ErrConnectionLost, err))
 		}
 		c.wmu.Lock()
-		c.wspare = q[:0]
+		if c.wspare == nil {
+			c.wspare = q[:0]
+		}
 	}
 	c.writing = false
 	c.wmu.Unlock()
@@ -222,6 +429,7 @@ func (c *sessConn) releaseOut(q []connOut) {
 	}
 	if locked {
 		c.s.mu.Unlock()
+		c.s.runDone()
 	}
 }
 
@@ -461,6 +669,7 @@ func (c *sessConn) handleDataIn(f *iscsi.Frame) error {
 		}
 	}
 	s.mu.Unlock()
+	c.br.expectLarge(n >= connReadMax/2)
 	if n > 0 {
 		// Only this goroutine finishes a task Sent on c, so t's buffer
 		// stays the caller's own until the status below.
@@ -647,13 +856,19 @@ func (c *sessConn) handleLogoutResponse(f *iscsi.Frame) error {
 	if t == nil || t.kind != sessKindLogout || t.state != sessTaskSent {
 		return protoErr("Logout Response for ITT 0x%08x, which no Logout Request carried", p.ITT)
 	}
-	var err error
+	t.answered = true
 	if p.Response != iscsi.LogoutSuccess {
-		err = fmt.Errorf("initiator: logout refused: %v", p.Response)
+		t.answerErr = fmt.Errorf("initiator: logout refused: %v", p.Response)
 	}
-	s.finishLocked(t, Response{}, err)
-	return nil
+	// The connection is over either way (Logout closes the session
+	// whatever the answer): end it now rather than wait for the target
+	// to close it. connLost finishes the task with its answer, so that
+	// Logout wakes once, when this goroutine is about done.
+	return errLoggedOut
 }
+
+// errLoggedOut ends a connection whose Logout Response arrived.
+var errLoggedOut = fmt.Errorf("%w: logged out", ErrSessionClosed)
 
 // handleAsync reports an Asynchronous Message and acts on the ones that
 // end the connection.
@@ -729,13 +944,16 @@ func (s *Session) connLost(c *sessConn) {
 	// PDUs never sent no longer hold task memory. A goroutine still
 	// inside flush releases the ones it took itself, and stops.
 	c.wmu.Lock()
-	q := c.wq
+	q, hq := c.wq, c.handoffQ
 	c.wq, c.wclosed = nil, true
+	c.handoff, c.handoffQ = false, nil
 	c.wmu.Unlock()
-	for i := range q {
-		if t := q[i].t; t != nil {
-			t.pendingOut--
-			s.doneIfIdleLocked(t)
+	for _, q := range [][]connOut{q, hq} {
+		for i := range q {
+			if t := q[i].t; t != nil {
+				t.pendingOut--
+				s.doneIfIdleLocked(t)
+			}
 		}
 	}
 	if s.conn == c {
@@ -748,6 +966,8 @@ func (s *Session) connLost(c *sessConn) {
 			continue
 		}
 		switch {
+		case t.answered:
+			s.finishLocked(t, Response{}, t.answerErr)
 		case closing:
 			s.finishLocked(t, Response{}, ErrSessionClosed)
 		case t.kind != sessKindCmd:

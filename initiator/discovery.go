@@ -69,7 +69,7 @@ func discoverySendTargets(lr *loginResult) ([]DiscoveredTarget, error) {
 			return nil, fmt.Errorf("%w: SendTargets answer longer than %d PDUs", ErrProtocol, discoveryMaxRounds)
 		}
 		req.ExpStatSN = expStatSN
-		if err := lr.fr.WritePDU(&req); err != nil {
+		if err := lr.writePDU(&req); err != nil {
 			return nil, fmt.Errorf("initiator: discovery: %w", err)
 		}
 		f, err := lr.fr.ReadFrame()
@@ -115,7 +115,7 @@ func discoverySendTargets(lr *loginResult) ([]DiscoveredTarget, error) {
 	}
 	// Log out; a target that just drops the connection is fine too.
 	lo := iscsi.LogoutRequest{Immediate: true, Reason: iscsi.CloseSession, ITT: itt + 1, CmdSN: cmdSN, ExpStatSN: expStatSN}
-	if err := lr.fr.WritePDU(&lo); err == nil {
+	if err := lr.writePDU(&lo); err == nil {
 		lr.fr.ReadFrame()
 	}
 	return targets, nil

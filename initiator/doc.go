@@ -27,9 +27,15 @@
 //
 // A Session, a Disk and a Watcher are safe for concurrent use: any number
 // of goroutines may issue commands at once, the session admitting them as
-// the target's command window allows. Each session has one reader
-// goroutine that matches responses to tasks by Initiator Task Tag and one
-// writer goroutine that sends PDUs in CmdSN order.
+// the target's command window allows. Session.Execute blocks until its
+// command ends; Session.Start issues a command without blocking and calls
+// a function with the result, from the session's reader, whose callbacks
+// may issue the next commands (one goroutine can keep a whole queue depth
+// in flight, as libiscsi's asynchronous API does). Each session has one
+// reader goroutine that matches responses to tasks by Initiator Task Tag
+// and one writer goroutine that sends PDUs in CmdSN order; each starts
+// when first needed (with keepalive pings off, a session that only logs
+// in and out starts neither).
 //
 // # Cancellation
 //

@@ -1,11 +1,11 @@
 package initiator
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/lunarsan/lunar/iscsi"
@@ -14,14 +14,12 @@ import (
 // loginMaxRounds bounds the Login Request/Response exchanges of one login.
 const loginMaxRounds = 32
 
-// loginReadBuffer is the size of the buffered reader in front of a Full
-// Feature Phase connection.
-const loginReadBuffer = 64 << 10
-
 // loginResult is a connection in the Full Feature Phase.
 type loginResult struct {
 	nc       net.Conn
+	br       *connReader // what fr reads from
 	fr       *iscsi.Framer
+	cw       *connWriter // what fr writes to
 	params   iscsi.SessionParams
 	tsih     uint16
 	statSN   uint32 // StatSN of the final Login Response
@@ -51,17 +49,25 @@ func loginDial(ctx context.Context, cfg *Config, typ iscsi.SessionType) (*loginR
 
 // loginDialOnce is one connect and login.
 func loginDialOnce(ctx context.Context, cfg *Config, typ iscsi.SessionType) (*loginResult, error) {
+	uncancellable := ctx.Done() == nil
 	ctx, cancel := context.WithTimeout(ctx, cfg.LoginTimeout)
 	defer cancel()
 	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", cfg.Portal)
+	dctx := ctx
+	if uncancellable && loginIPPortal(cfg.Portal) && loginKernelBound(&d, cfg.LoginTimeout) {
+		// Only LoginTimeout bounds the connect, and the kernel enforces
+		// it: no name to resolve, and a SYN retransmission count that
+		// gives up in time. Connecting without a context spares the
+		// goroutine and timers Go would use to watch one.
+		dctx = context.Background()
+	}
+	nc, err := d.DialContext(dctx, "tcp", cfg.Portal)
 	if err != nil {
 		return nil, fmt.Errorf("initiator: connect %s: %w", cfg.Portal, err)
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		nc.SetDeadline(dl)
-	}
-	// Cancelling ctx unblocks the socket, not just a flag.
+	// Cancelling ctx, or its LoginTimeout passing, unblocks the socket, not
+	// just a flag. (No socket deadline besides: ctx's timer is the one
+	// timer of the login, and the socket needs no reset afterwards.)
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
 	lr, err := loginRun(nc, cfg, typ)
 	if !stop() || err != nil {
@@ -71,8 +77,42 @@ func loginDialOnce(ctx context.Context, cfg *Config, typ iscsi.SessionType) (*lo
 		}
 		return nil, err
 	}
-	nc.SetDeadline(time.Time{})
 	return lr, nil
+}
+
+// writePDU writes one PDU on a logged-in connection that has no
+// session's writer (discovery): the Framer collects it into cw, which
+// writes it to nc.
+func (lr *loginResult) writePDU(p iscsi.PDU) error {
+	if err := lr.fr.WritePDU(p); err != nil {
+		lr.cw.reset()
+		return err
+	}
+	return lr.cw.writeTo(lr.nc)
+}
+
+// loginSYNCount returns the largest number of SYN retransmissions (up to
+// 6) after which a connect fails within timeout, or 0 if even one takes
+// longer: with n retransmissions and the initial 1 s retransmission
+// timeout doubling each time, the connect fails 2^(n+1)-1 seconds after
+// the first SYN.
+func loginSYNCount(timeout time.Duration) int {
+	n := 0
+	for n < 6 && time.Duration(1<<(n+2)-1)*time.Second <= timeout {
+		n++
+	}
+	return n
+}
+
+// loginIPPortal reports whether portal is an IP address and port (no
+// name to resolve).
+func loginIPPortal(portal string) bool {
+	host, _, err := net.SplitHostPort(portal)
+	if err != nil {
+		return false
+	}
+	_, err = netip.ParseAddr(host)
+	return err == nil
 }
 
 // isLoginVerdict reports whether err is the target's own answer.
@@ -90,7 +130,7 @@ func loginRun(nc net.Conn, cfg *Config, typ iscsi.SessionType) (*loginResult, er
 	// target sends nothing during login but the answer to each request,
 	// so nothing of the Full Feature Phase is ever read into the buffer
 	// early.
-	br := bufio.NewReaderSize(nc, loginReadBuffer)
+	br := newConnReader(nc)
 	fr, err := iscsi.NewFramer(br, nc, iscsi.FramerConfig{})
 	if err != nil {
 		return nil, err
@@ -236,7 +276,8 @@ func loginRun(nc net.Conn, cfg *Config, typ iscsi.SessionType) (*loginResult, er
 			// The negotiated lengths and digests hold from the first PDU of
 			// the Full Feature Phase on; the buffered reader holds nothing:
 			// the target sends nothing until the initiator does.
-			ffp, err := iscsi.NewFramer(br, nc, iscsi.FramerConfig{
+			cw := &connWriter{}
+			ffp, err := iscsi.NewFramer(br, cw, iscsi.FramerConfig{
 				MaxRecvDataSegmentLength: int(p.InitiatorMaxRecvDSL),
 				MaxSendDataSegmentLength: int(p.TargetMaxRecvDSL),
 				HeaderDigest:             p.HeaderDigest,
@@ -245,7 +286,7 @@ func loginRun(nc net.Conn, cfg *Config, typ iscsi.SessionType) (*loginResult, er
 			if err != nil {
 				return nil, fmt.Errorf("%w: negotiated parameters: %w", ErrProtocol, err)
 			}
-			return &loginResult{nc: nc, fr: ffp, params: p, tsih: resp.TSIH,
+			return &loginResult{nc: nc, br: br, fr: ffp, cw: cw, params: p, tsih: resp.TSIH,
 				statSN: resp.StatSN, expCmdSN: resp.ExpCmdSN, maxCmdSN: resp.MaxCmdSN}, nil
 		default:
 			return nil, fmt.Errorf("%w: Login Response with NSG %v", ErrProtocol, resp.NSG)

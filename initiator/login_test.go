@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/lunarsan/lunar/iscsi"
 	"github.com/lunarsan/lunar/target"
@@ -121,5 +122,30 @@ func TestLoginNegotiatesOverrides(t *testing.T) {
 	sessExec(t, s, sessReadCmd(t, 64, got))
 	if string(got) != string(buf) {
 		t.Fatal("data differs")
+	}
+}
+
+func TestLoginConnectBound(t *testing.T) {
+	for _, tt := range []struct {
+		timeout time.Duration
+		want    int
+	}{
+		{time.Second, 0}, {3 * time.Second, 1}, {6 * time.Second, 1}, {7 * time.Second, 2},
+		{DefaultLoginTimeout, 3}, {30 * time.Second, 3}, {31 * time.Second, 4}, {time.Hour, 6},
+	} {
+		if got := loginSYNCount(tt.timeout); got != tt.want {
+			t.Errorf("loginSYNCount(%v) = %d, want %d", tt.timeout, got, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		portal string
+		want   bool
+	}{
+		{"127.0.0.1:3260", true}, {"[::1]:3260", true}, {"[fe80::1%eth0]:3260", true},
+		{"localhost:3260", false}, {"san.example:3260", false}, {"127.0.0.1", false},
+	} {
+		if got := loginIPPortal(tt.portal); got != tt.want {
+			t.Errorf("loginIPPortal(%q) = %v, want %v", tt.portal, got, tt.want)
+		}
 	}
 }

@@ -14,6 +14,9 @@ import (
 // with exponential backoff; when they all fail the session fails.
 func (s *Session) reconnect(cause error) {
 	defer s.wg.Done()
+	// Asynchronous commands the new login re-issued or the failure ended
+	// may have callbacks to run.
+	defer s.runDone()
 	pol := s.cfg.Reconnect
 	wait := pol.MinBackoff
 	last := cause
@@ -46,7 +49,8 @@ func (s *Session) reconnect(cause error) {
 			lr.nc.Close()
 			return
 		}
-		s.installLocked(lr)
+		// Commands wait to be re-issued: read at once.
+		s.installLocked(lr, true)
 		s.setStateLocked(StateLoggedIn)
 		s.wakeWaitersLocked()
 		s.mu.Unlock()

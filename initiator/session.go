@@ -78,9 +78,24 @@ type Session struct {
 	expCmdSN   uint32
 	maxCmdSN   uint32
 	slots      []*sessTask
+	maxSlots   int
 	free       []uint16
 	waiters    []*sessTask
 	pingSeq    uint32
+
+	// Asynchronous commands (async.go). asyncN counts the QueueDepth
+	// tokens they hold. doneQ holds the results of finished ones whose
+	// callbacks have yet to run, donePending says it is not empty;
+	// doneSpare is a drained queue kept for reuse. cbActive counts the
+	// goroutines running callbacks (cbIdle is signalled when it drops to
+	// zero); wakeScratch serves wakeWaitersLocked.
+	asyncN      atomic.Int32
+	donePending atomic.Bool
+	doneQ       []asyncResult
+	doneSpare   []asyncResult
+	cbActive    int
+	cbIdle      sync.Cond
+	wakeScratch []*sessTask
 }
 
 // Dial connects to cfg.Portal, logs in to cfg.TargetName and returns the
@@ -104,27 +119,50 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 		state:  StateLoggedIn,
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	// Tasks are made on first use, up to n: a session that runs a few
-	// commands (or only logs in and out) does not pay for the whole table.
-	n := 2*cfg.QueueDepth + 8
-	s.slots = make([]*sessTask, 0, n)
-	s.free = make([]uint16, 0, n)
-	s.waiters = make([]*sessTask, 0, n)
+	s.cbIdle.L = &s.mu
+	// Tasks are made on first use, up to maxSlots, and the tables grow
+	// with them: a session that runs a few commands (or only logs in and
+	// out) does not pay for the whole table.
+	s.maxSlots = 2*cfg.QueueDepth + 8
 	s.mu.Lock()
-	s.installLocked(lr)
+	// With keepalive pings the reader runs at once; without, it starts
+	// with the first command, TMF or call of Events, so a session that
+	// only logs in and out starts no goroutine at all.
+	s.installLocked(lr, cfg.NOPInterval > 0)
 	s.mu.Unlock()
 	s.log.Debug().Str("target", cfg.TargetName).Uint16("tsih", lr.tsih).Msg("logged in")
 	return s, nil
 }
 
-// installLocked makes lr the session's connection and starts its
-// goroutines.
-func (s *Session) installLocked(lr *loginResult) {
+// installLocked makes lr the session's connection, and starts its reader
+// goroutine if eager.
+func (s *Session) installLocked(lr *loginResult, eager bool) {
 	s.params = lr.params
 	s.tsih = lr.tsih
 	s.cmdSN, s.expCmdSN, s.maxCmdSN = lr.expCmdSN, lr.expCmdSN, lr.maxCmdSN
 	c := newSessConn(s, lr)
 	s.conn = c
+	if eager {
+		s.startReaderLocked(c)
+	}
+}
+
+// Who reads a connection (sessConn.reader, under Session.mu).
+const (
+	connReaderNone   = iota // nobody yet: nothing was sent that expects an answer
+	connReaderOn            // the reader goroutine (run)
+	connReaderLogout        // Logout, which reads the connection's last answers itself
+	connReaderOff           // nobody ever: Close ended the connection
+)
+
+// startReaderLocked starts c's reader goroutine unless somebody reads c
+// already or c is over. Everything that sends a PDU expecting an answer
+// calls it first.
+func (s *Session) startReaderLocked(c *sessConn) {
+	if c.reader != connReaderNone {
+		return
+	}
+	c.reader = connReaderOn
 	s.wg.Add(1)
 	go c.run()
 }
@@ -132,8 +170,17 @@ func (s *Session) installLocked(lr *loginResult) {
 // Events returns the session's event channel: unit attentions,
 // asynchronous messages and state changes. It is buffered; the session
 // never blocks on it: when it is full the oldest event is dropped and
-// counted (DroppedEvents). It is closed by Close.
-func (s *Session) Events() <-chan Event { return s.events }
+// counted (DroppedEvents). It is closed by Close. Calling it makes sure
+// the connection's reader runs, so asynchronous messages are seen even
+// while no command is issued.
+func (s *Session) Events() <-chan Event {
+	s.mu.Lock()
+	if s.state == StateLoggedIn && !s.loggingOut && s.conn != nil {
+		s.startReaderLocked(s.conn)
+	}
+	s.mu.Unlock()
+	return s.events
+}
 
 // DroppedEvents returns how many events were dropped because the event
 // channel was full.
@@ -217,7 +264,7 @@ func (s *Session) allocLocked(kind sessTaskKind) (*sessTask, error) {
 		i := s.free[len(s.free)-1]
 		s.free = s.free[:len(s.free)-1]
 		t = s.slots[i]
-	case len(s.slots) < cap(s.slots):
+	case len(s.slots) < s.maxSlots:
 		t = &sessTask{slot: uint16(len(s.slots)), done: make(chan struct{}, 1), wake: make(chan struct{}, 1)}
 		s.slots = append(s.slots, t)
 	default:
@@ -235,6 +282,7 @@ func (s *Session) releaseLocked(t *sessTask) {
 	s.unwaitLocked(t)
 	t.state = sessTaskFree
 	t.cmd, t.conn = nil, nil
+	t.adone, t.actx, t.astop = nil, nil, nil
 	s.free = append(s.free, t.slot)
 }
 
@@ -271,6 +319,10 @@ func (s *Session) doneIfIdleLocked(t *sessTask) {
 	if !t.finished || t.pendingOut > 0 {
 		return
 	}
+	if t.adone != nil {
+		s.asyncDoneLocked(t)
+		return
+	}
 	if t.orphan {
 		s.releaseLocked(t)
 		return
@@ -304,14 +356,25 @@ func (s *Session) unwaitLocked(t *sessTask) {
 	}
 }
 
-// wakeWaitersLocked lets every waiting task try again.
+// wakeWaitersLocked lets every waiting task try again: Execute's wake
+// up, asynchronous commands are sent from here.
 func (s *Session) wakeWaitersLocked() {
+	async := s.wakeScratch[:0]
 	for _, w := range s.waiters {
 		w.waiting = false
+		if w.adone != nil {
+			async = append(async, w)
+			continue
+		}
 		signal(w.wake)
 	}
 	clear(s.waiters)
 	s.waiters = s.waiters[:0]
+	for _, t := range async {
+		s.resendAsyncLocked(t)
+	}
+	clear(async)
+	s.wakeScratch = async[:0]
 }
 
 // windowOpenLocked reports whether a non-immediate command may be sent
@@ -345,22 +408,28 @@ func (s *Session) updateWindowLocked(c *sessConn, exp, max uint32) {
 
 // sendCmdLocked puts t on the connection's write queue if the window
 // allows, or makes it wait. It returns the connection to kick once the
-// caller has released the session lock, or nil.
-func (s *Session) sendCmdLocked(t *sessTask) *sessConn {
+// caller has released the session lock, or nil. A command that cannot be
+// encoded is neither sent nor waiting, and takes no CmdSN: the caller
+// finishes or releases it with the error.
+func (s *Session) sendCmdLocked(t *sessTask) (*sessConn, error) {
 	if !s.windowOpenLocked() {
 		s.waitLocked(t)
-		return nil
+		return nil, nil
 	}
 	s.unwaitLocked(t)
+	s.startReaderLocked(s.conn)
 	t.cmdSN = s.cmdSN
-	s.cmdSN++
 	t.state = sessTaskSent
 	t.conn = s.conn
 	t.restart()
 	if err := s.conn.queueCommandLocked(t); err != nil {
-		s.finishLocked(t, Response{}, err)
+		// Nothing was queued: the CmdSN stays free, as a gap would stall
+		// the target's command window.
+		t.state, t.conn = sessTaskWaiting, nil
+		return nil, err
 	}
-	return s.conn
+	s.cmdSN++
+	return s.conn, nil
 }
 
 // Execute runs cmd on the session; see Executor. Commands wait while the
@@ -370,17 +439,8 @@ func (s *Session) sendCmdLocked(t *sessTask) *sessConn {
 // make Execute re-issue the command, up to three times, as does a TASK
 // ABORTED status.
 func (s *Session) Execute(ctx context.Context, cmd *Command) (Response, error) {
-	if cmd == nil || len(cmd.CDB) == 0 {
-		return Response{}, fmt.Errorf("%w: no CDB", ErrCommand)
-	}
-	if len(cmd.DataIn) > 0 && len(cmd.DataOut) > 0 {
-		return Response{}, fmt.Errorf("%w: bidirectional commands are not supported", ErrCommand)
-	}
-	if cmd.LUN > 0xffff {
-		return Response{}, fmt.Errorf("%w: LUN %d above 65535", ErrCommand, cmd.LUN)
-	}
-	if uint64(len(cmd.DataIn)) > 0xffffffff || uint64(len(cmd.DataOut)) > 0xffffffff {
-		return Response{}, fmt.Errorf("%w: transfer length above 2^32-1", ErrCommand)
+	if err := checkCommand(cmd); err != nil {
+		return Response{}, err
 	}
 	if err := ctx.Err(); err != nil {
 		return Response{}, err
@@ -415,6 +475,23 @@ func (s *Session) Execute(ctx context.Context, cmd *Command) (Response, error) {
 	}
 }
 
+// checkCommand refuses a Command the session cannot send.
+func checkCommand(cmd *Command) error {
+	if cmd == nil || len(cmd.CDB) == 0 {
+		return fmt.Errorf("%w: no CDB", ErrCommand)
+	}
+	if len(cmd.DataIn) > 0 && len(cmd.DataOut) > 0 {
+		return fmt.Errorf("%w: bidirectional commands are not supported", ErrCommand)
+	}
+	if cmd.LUN > 0xffff {
+		return fmt.Errorf("%w: LUN %d above 65535", ErrCommand, cmd.LUN)
+	}
+	if uint64(len(cmd.DataIn)) > 0xffffffff || uint64(len(cmd.DataOut)) > 0xffffffff {
+		return fmt.Errorf("%w: transfer length above 2^32-1", ErrCommand)
+	}
+	return nil
+}
+
 // uaInformational reports whether a unit attention only informs: the
 // command did not run and may be sent again as it is.
 func uaInformational(c scsi.SenseCode) bool {
@@ -438,7 +515,12 @@ func (s *Session) run(ctx context.Context, cmd *Command, lun scsi.LUN) (Response
 		return Response{}, err
 	}
 	t.cmd, t.lun, t.lunNum = cmd, lun, cmd.LUN
-	c := s.sendCmdLocked(t)
+	c, err := s.sendCmdLocked(t)
+	if err != nil {
+		s.releaseLocked(t)
+		s.mu.Unlock()
+		return Response{}, err
+	}
 	s.mu.Unlock()
 	if c != nil {
 		c.kick()
@@ -453,8 +535,8 @@ func (s *Session) run(ctx context.Context, cmd *Command, lun scsi.LUN) (Response
 			if t.state == sessTaskWaiting {
 				if err := s.stoppedErrLocked(); err != nil {
 					s.finishLocked(t, Response{}, err)
-				} else {
-					c = s.sendCmdLocked(t)
+				} else if c, err = s.sendCmdLocked(t); err != nil {
+					s.finishLocked(t, Response{}, err)
 				}
 			}
 			s.mu.Unlock()
@@ -522,16 +604,27 @@ func (s *Session) Logout(ctx context.Context) error {
 	p := iscsi.LogoutRequest{Immediate: true, Reason: iscsi.CloseSession, ITT: t.itt, CmdSN: s.cmdSN}
 	var out connOut
 	c := s.conn
+	inline := false
 	if err := p.EncodeFrame(&out.f); err != nil {
 		s.finishLocked(t, Response{}, err)
 		c = nil
 	} else {
 		c.queueLocked(&out)
+		if c.reader == connReaderNone {
+			// Nobody reads the connection: read its answer from here,
+			// as a goroutine of the session (Close waits for it).
+			c.reader = connReaderLogout
+			inline = true
+			s.wg.Add(1)
+		}
 	}
 	s.mu.Unlock()
 	if c != nil {
-		// Written from here, as commands are: no writer to wake.
+		// Written from here: no writer to wake.
 		c.flush()
+	}
+	if inline {
+		c.serveLogout(ctx)
 	}
 	select {
 	case <-t.done:
@@ -570,12 +663,28 @@ func (s *Session) Close() error {
 			s.finishLocked(t, Response{}, ErrSessionClosed)
 		}
 	}
+	unread := c != nil && c.reader == connReaderNone
+	if unread {
+		c.reader = connReaderOff
+	}
 	s.mu.Unlock()
 	s.cancel()
 	if c != nil {
 		c.fail(ErrSessionClosed)
 	}
+	if unread {
+		// No reader will hand the connection back: do it here.
+		c.endServe()
+	}
 	s.wg.Wait()
+	// Every asynchronous command has finished by now; run the callbacks
+	// left, and wait for the ones other goroutines are running.
+	s.runDone()
+	s.mu.Lock()
+	for s.cbActive > 0 {
+		s.cbIdle.Wait()
+	}
+	s.mu.Unlock()
 	s.evMu.Lock()
 	if !s.evClosed {
 		s.evClosed = true

@@ -56,3 +56,88 @@ func BenchmarkSessionRead4K(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSessionLoginLogout measures one Dial and Logout against
+// lunar's in-process target over loopback; allocations per cycle are the
+// initiator's and the target's together.
+func BenchmarkSessionLoginLogout(b *testing.B) {
+	env := sessStart(b, target.ServerConfig{})
+	cfg := env.config()
+	cfg.NOPInterval = -1
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := Dial(ctx, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Logout(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSessionStart4K measures one 4 KiB READ(10) issued with Start
+// at queue depth 32, each completion issuing the next command, against
+// lunar's in-process target over loopback.
+func BenchmarkSessionStart4K(b *testing.B) {
+	env := sessStart(b, target.ServerConfig{})
+	cfg := env.config()
+	cfg.NOPInterval = -1
+	s := sessDial(b, cfg)
+	const qd = 32
+	ctx := context.Background()
+	cmds := make([]*Command, qd)
+	for i := range cmds {
+		cmds[i] = sessReadCmd(b, uint64(i*8), make([]byte, 4096))
+		if _, err := s.Execute(ctx, cmds[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var left sync.WaitGroup
+	var budget, issued int
+	var mu sync.Mutex
+	// take reports whether another command may be issued.
+	take := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if issued == budget {
+			return false
+		}
+		issued++
+		return true
+	}
+	dones := make([]func(Response, error), qd)
+	for i := range dones {
+		c := cmds[i]
+		dones[i] = func(_ Response, err error) {
+			if err != nil {
+				b.Error(err)
+			}
+			if !take() {
+				left.Done()
+				return
+			}
+			if err := s.Start(ctx, c, dones[i]); err != nil {
+				b.Error(err)
+				left.Done()
+			}
+		}
+	}
+	b.ReportAllocs()
+	b.SetBytes(4096)
+	b.ResetTimer()
+	budget = b.N
+	for i := 0; i < qd; i++ {
+		left.Add(1)
+		if !take() {
+			left.Done()
+			continue
+		}
+		if err := s.Start(ctx, cmds[i], dones[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	left.Wait()
+	b.StopTimer()
+}

@@ -1,6 +1,8 @@
 package initiator
 
 import (
+	"context"
+
 	"github.com/lunarsan/lunar/iscsi"
 	"github.com/lunarsan/lunar/scsi"
 )
@@ -67,6 +69,11 @@ type sessTask struct {
 	refSN  uint32
 	tmResp iscsi.TMResponse
 
+	// answered is set when a logout's answer arrived; the connection's
+	// end finishes the task with answerErr.
+	answered  bool
+	answerErr error
+
 	// pendingOut counts PDUs queued for the writer that refer to this
 	// task's memory; done is signalled only once it is zero.
 	pendingOut int
@@ -74,6 +81,19 @@ type sessTask struct {
 
 	resp Response
 	err  error
+
+	// Asynchronous commands (Session.Start): adone is called instead of
+	// signalling done; actx, astop (the AfterFunc that cancels the task
+	// when actx ends) and attempt follow the command through its
+	// retries; canceled is set once actx ended while the task ran.
+	adone    func(Response, error)
+	actx     context.Context
+	astop    func() bool
+	attempt  int
+	canceled bool
+	// use counts the task's uses, so that a late cancellation of an
+	// earlier use is recognised.
+	use uint64
 
 	done chan struct{} // signalled once when the task finishes
 	wake chan struct{} // signalled when a waiting task may try again
@@ -90,7 +110,10 @@ func (t *sessTask) reset(kind sessTaskKind) {
 	t.restart()
 	t.fn, t.refITT, t.refSN, t.tmResp = 0, 0, 0, 0
 	t.pendingOut = 0
+	t.answered, t.answerErr = false, nil
 	t.resp, t.err = Response{}, nil
+	t.adone, t.actx, t.astop, t.attempt, t.canceled = nil, nil, nil, 0, false
+	t.use++
 	select {
 	case <-t.done:
 	default:

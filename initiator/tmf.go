@@ -98,6 +98,7 @@ func (s *Session) taskMgmt(ctx context.Context, fn iscsi.TMFunction, lun uint64)
 // sendTMFLocked queues t's request as an immediate PDU: it carries the
 // next CmdSN without taking it.
 func (s *Session) sendTMFLocked(t *sessTask) {
+	s.startReaderLocked(s.conn)
 	t.state = sessTaskSent
 	t.conn = s.conn
 	t.cmdSN = s.cmdSN

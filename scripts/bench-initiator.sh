@@ -3,10 +3,16 @@
 # tgtd LUN, in interleaved rounds; prints medians and lunar/libiscsi ratios.
 #
 #   scripts/bench-initiator.sh [--rounds N] [--seconds S] [--cycles C] [--port P]
-#                              [--portal HOST:PORT --iqn IQN]
+#                              [--portal HOST:PORT --iqn IQN] [--baseline LUNAR-BINARY]
 #
 # The portal port defaults to a free one; tgtd's control port is 900 + PID % 99.
 # With --portal and --iqn it starts no tgtd and uses that target's LUN 1.
+# With --baseline BIN, every round also runs BIN (an earlier build of lunar)
+# for the lunar rows, and the table gets a BASELINE column.
+#
+# lunar's I/O rows use "lunar initiator bench" with its default --api async
+# (Session.Start: each completion callback issues the next command), as
+# iscsi-perf drives libiscsi's asynchronous API from one thread.
 #
 # Besides IOPS and MiB/s it reports, for each side, the CPU time its process
 # used per command (user+sys over commands, from GNU time) and its context
@@ -19,7 +25,7 @@
 # libiscsi-dev, and GNU time (/usr/bin/time).
 set -euo pipefail
 
-rounds=3 seconds=10 cycles=200 port= ext_portal= ext_iqn=
+rounds=3 seconds=10 cycles=200 port= ext_portal= ext_iqn= baseline=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rounds) rounds=$2; shift 2 ;;
@@ -28,7 +34,8 @@ while [ $# -gt 0 ]; do
 	--port) port=$2; shift 2 ;;
 	--portal) ext_portal=$2; shift 2 ;;
 	--iqn) ext_iqn=$2; shift 2 ;;
-	-h|--help) sed -n 2,18p "$0"; exit 0 ;;
+	--baseline) baseline=$2; shift 2 ;;
+	-h|--help) sed -n 2,24p "$0"; exit 0 ;;
 	*) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -99,10 +106,11 @@ cost() {
 	awk -v n="$1" 'END { if (n > 0) printf "%.2f %.3f\n", ($1 + $2) * 1e6 / n, ($3 + $4) / n; else print "0 0" }' "$2"
 }
 
-# lunar_io RW BS QD: prints "IOPS MiB/s CPU-µs/cmd switches/cmd"
+# lunar_io BIN RW BS QD: prints "IOPS MiB/s CPU-µs/cmd switches/cmd"
 lunar_io() {
-	local js
-	js=$(timed "$work/time" "$lunar" initiator bench "$portal" --target "$iqn" --lun 1 --rw "$1" --bs "$2" --qd "$3" \
+	local js bin=$1
+	shift
+	js=$(timed "$work/time" "$bin" initiator bench "$portal" --target "$iqn" --lun 1 --rw "$1" --bs "$2" --qd "$3" \
 		--duration "${seconds}s" -o json)
 	echo "$js" | jq -r '.[0] | "\(.iops | round) \(.mib_per_s * 10 | round / 10)"' | tr '\n' ' '
 	cost "$(echo "$js" | jq -r '.[0].ops')" "$work/time"
@@ -125,47 +133,66 @@ libiscsi_io() {
 	cost "$(awk -v i="$iops" -v s="$seconds" 'BEGIN { printf "%.0f", i * s }')" "$work/time"
 }
 
-# lunar_login: prints "µs-per-cycle CPU-µs-per-cycle"
+# lunar_login BIN: prints "µs-per-cycle CPU-µs-per-cycle switches-per-cycle"
 lunar_login() {
 	local us
-	us=$(timed "$work/time" "$lunar" initiator bench "$portal" --target "$iqn" --login-cycles "$cycles" -o json | jq -r '.[0].mean_us | round')
-	echo "$us $(cost "$cycles" "$work/time" | cut -d' ' -f1)"
+	us=$(timed "$work/time" "$1" initiator bench "$portal" --target "$iqn" --login-cycles "$cycles" -o json | jq -r '.[0].mean_us | round')
+	echo "$us $(cost "$cycles" "$work/time")"
 }
 
-# libiscsi_login: prints "µs-per-cycle CPU-µs-per-cycle": connect, login,
-# logout and disconnect, in one process
+# libiscsi_login: prints "µs-per-cycle CPU-µs-per-cycle switches-per-cycle":
+# connect, login, logout and disconnect, in one process
 libiscsi_login() {
 	local us
 	us=$(timed "$work/time" "$work/libiscsi-login-bench" "$portal" "$iqn" "$cycles")
-	echo "$us $(cost "$cycles" "$work/time" | cut -d' ' -f1)"
+	echo "$us $(cost "$cycles" "$work/time")"
 }
 
-declare -a l4k p4k l4kc p4kc l4ks p4ks l128 p128 l128c p128c l128s p128s llog plog llogc plogc
+declare -a l4k p4k b4k l4kc p4kc b4kc l4ks p4ks b4ks l128 p128 b128 l128c p128c b128c l128s p128s b128s
+declare -a llog plog blog llogc plogc blogc llogs plogs blogs
 for r in $(seq "$rounds"); do
 	echo "round $r/$rounds" >&2
-	read -r a _ c x < <(lunar_io randread 4K 32); l4k+=("$a"); l4kc+=("$c"); l4ks+=("$x")
+	read -r a _ c x < <(lunar_io "$lunar" randread 4K 32); l4k+=("$a"); l4kc+=("$c"); l4ks+=("$x")
 	read -r a _ c x < <(libiscsi_io 8 32 -r); p4k+=("$a"); p4kc+=("$c"); p4ks+=("$x")
-	read -r _ b c x < <(lunar_io read 128K 8); l128+=("$b"); l128c+=("$c"); l128s+=("$x")
+	if [ -n "$baseline" ]; then
+		read -r a _ c x < <(lunar_io "$baseline" randread 4K 32); b4k+=("$a"); b4kc+=("$c"); b4ks+=("$x")
+	fi
+	read -r _ b c x < <(lunar_io "$lunar" read 128K 8); l128+=("$b"); l128c+=("$c"); l128s+=("$x")
 	read -r _ b c x < <(libiscsi_io 256 8); p128+=("$b"); p128c+=("$c"); p128s+=("$x")
-	read -r a c < <(lunar_login); llog+=("$a"); llogc+=("$c")
-	read -r a c < <(libiscsi_login); plog+=("$a"); plogc+=("$c")
+	if [ -n "$baseline" ]; then
+		read -r _ b c x < <(lunar_io "$baseline" read 128K 8); b128+=("$b"); b128c+=("$c"); b128s+=("$x")
+	fi
+	read -r a c x < <(lunar_login "$lunar"); llog+=("$a"); llogc+=("$c"); llogs+=("$x")
+	read -r a c x < <(libiscsi_login); plog+=("$a"); plogc+=("$c"); plogs+=("$x")
+	if [ -n "$baseline" ]; then
+		read -r a c x < <(lunar_login "$baseline"); blog+=("$a"); blogc+=("$c"); blogs+=("$x")
+	fi
 	echo "  4K IOPS lunar ${l4k[-1]} libiscsi ${p4k[-1]} (CPU µs/cmd ${l4kc[-1]} vs ${p4kc[-1]}, switches/cmd ${l4ks[-1]} vs ${p4ks[-1]});" \
 		"128K MiB/s ${l128[-1]} vs ${p128[-1]} (CPU µs/cmd ${l128c[-1]} vs ${p128c[-1]}, switches/cmd ${l128s[-1]} vs ${p128s[-1]});" \
-		"login µs ${llog[-1]} vs ${plog[-1]} (CPU µs ${llogc[-1]} vs ${plogc[-1]})" >&2
+		"login µs ${llog[-1]} vs ${plog[-1]} (CPU µs ${llogc[-1]} vs ${plogc[-1]}, switches ${llogs[-1]} vs ${plogs[-1]})" >&2
+	if [ -n "$baseline" ]; then
+		echo "  baseline: 4K IOPS ${b4k[-1]} (CPU µs/cmd ${b4kc[-1]}, switches/cmd ${b4ks[-1]}); 128K MiB/s ${b128[-1]}" \
+			"(CPU µs/cmd ${b128c[-1]}, switches/cmd ${b128s[-1]}); login µs ${blog[-1]} (CPU µs ${blogc[-1]}, switches ${blogs[-1]})" >&2
+	fi
 done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2f", a / b }'; }
-row() { # row NAME FMT LUNAR-VALUES... -- LIBISCSI-VALUES... ; BETTER
+row() { # row NAME FMT BETTER LUNAR-VALUES... -- LIBISCSI-VALUES... [-- BASELINE-VALUES...]
 	local name=$1 fmt=$2 better=$3
 	shift 3
-	local -a a=() b=()
+	local -a a=() b=() c=()
 	while [ "$1" != -- ]; do a+=("$1"); shift; done
 	shift
-	b=("$@")
-	local m n
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do b+=("$1"); shift; done
+	[ $# -gt 0 ] && shift
+	c=("$@")
+	local m n o=
 	m=$(median "${a[@]}") n=$(median "${b[@]}")
-	printf "%s\t$fmt\t$fmt\t%s\t%s\n" "$name" "$m" "$n" "$(ratio "$m" "$n")" "$better"
+	if [ -n "$baseline" ]; then
+		o=$(printf "\t$fmt\t%s" "$(median "${c[@]}")" "$(ratio "$m" "$(median "${c[@]}")")")
+	fi
+	printf "%s\t$fmt\t$fmt\t%s\t%s%s\n" "$name" "$m" "$n" "$(ratio "$m" "$n")" "$better" "$o"
 }
 
 echo
@@ -174,13 +201,18 @@ echo "target: tgtd on $portal, LUN 1 = 1 GiB file; $rounds interleaved rounds of
 echo "libiscsi: iscsi-perf for I/O (its command count estimated as average IOPS x seconds), scripts/libiscsi-login-bench.c for logins"
 echo
 {
-	printf 'TEST\tLUNAR\tLIBISCSI\tLUNAR/LIBISCSI\tBETTER\n'
-	row '4 KiB random read QD32 (IOPS)' '%.0f' higher "${l4k[@]}" -- "${p4k[@]}"
-	row '  CPU µs per command' '%.2f' lower "${l4kc[@]}" -- "${p4kc[@]}"
-	row '  context switches per command' '%.3f' lower "${l4ks[@]}" -- "${p4ks[@]}"
-	row '128 KiB sequential read QD8 (MiB/s)' '%.1f' higher "${l128[@]}" -- "${p128[@]}"
-	row '  CPU µs per command' '%.2f' lower "${l128c[@]}" -- "${p128c[@]}"
-	row '  context switches per command' '%.3f' lower "${l128s[@]}" -- "${p128s[@]}"
-	row 'login+logout (µs per cycle)' '%.0f' lower "${llog[@]}" -- "${plog[@]}"
-	row '  CPU µs per cycle' '%.0f' lower "${llogc[@]}" -- "${plogc[@]}"
+	if [ -n "$baseline" ]; then
+		printf 'TEST\tLUNAR\tLIBISCSI\tLUNAR/LIBISCSI\tBETTER\tBASELINE\tLUNAR/BASELINE\n'
+	else
+		printf 'TEST\tLUNAR\tLIBISCSI\tLUNAR/LIBISCSI\tBETTER\n'
+	fi
+	row '4 KiB random read QD32 (IOPS)' '%.0f' higher "${l4k[@]}" -- "${p4k[@]}" -- "${b4k[@]}"
+	row '  CPU µs per command' '%.2f' lower "${l4kc[@]}" -- "${p4kc[@]}" -- "${b4kc[@]}"
+	row '  context switches per command' '%.3f' lower "${l4ks[@]}" -- "${p4ks[@]}" -- "${b4ks[@]}"
+	row '128 KiB sequential read QD8 (MiB/s)' '%.1f' higher "${l128[@]}" -- "${p128[@]}" -- "${b128[@]}"
+	row '  CPU µs per command' '%.2f' lower "${l128c[@]}" -- "${p128c[@]}" -- "${b128c[@]}"
+	row '  context switches per command' '%.3f' lower "${l128s[@]}" -- "${p128s[@]}" -- "${b128s[@]}"
+	row 'login+logout (µs per cycle)' '%.0f' lower "${llog[@]}" -- "${plog[@]}" -- "${blog[@]}"
+	row '  CPU µs per cycle' '%.0f' lower "${llogc[@]}" -- "${plogc[@]}" -- "${blogc[@]}"
+	row '  context switches per cycle' '%.1f' lower "${llogs[@]}" -- "${plogs[@]}" -- "${blogs[@]}"
 } | column -t -s $'\t'

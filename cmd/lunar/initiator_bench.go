@@ -7,9 +7,6 @@ import (
 	"io"
 	"math/bits"
 	"math/rand/v2"
-	"os"
-	"os/signal"
-	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
@@ -31,7 +28,8 @@ type benchOpts struct {
 	qd          int
 	duration    time.Duration
 	loginCycles int
-	cpuProfile  string
+	prof        profiles
+	api         string
 }
 
 // benchRow is one line of the bench summary.
@@ -54,8 +52,10 @@ func newInitiatorBench(f *initiatorFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench PORTAL --target IQN --lun N [--rw read|write|randread|randwrite|mix] [--bs 4K] [--qd 32] [--duration 10s] [--login-cycles N]",
 		Short: "Measure IOPS, throughput and latency of a LUN, or the time of login+logout cycles",
-		Long: "Measure a LUN: --qd goroutines issue commands of --bs bytes over one session for --duration,\n" +
-			"then a summary table shows IOPS, MiB/s and mean, p50 and p99 latency. A progress line is shown\n" +
+		Long: "Measure a LUN: --qd commands of --bs bytes are kept in flight over one session for --duration,\n" +
+			"then a summary table shows IOPS, MiB/s and mean, p50 and p99 latency. With --api async (the\n" +
+			"default) each command's completion callback issues the next one (Session.Start), as libiscsi's\n" +
+			"iscsi-perf does; with --api sync --qd goroutines each call Session.Execute in a loop. A progress line is shown\n" +
 			"while it runs when standard output is a terminal. WRITE TESTS OVERWRITE THE LUN'S DATA.\n" +
 			"With --login-cycles N it measures N login+logout cycles instead (no I/O).",
 		Args: cobra.ExactArgs(1),
@@ -71,22 +71,12 @@ func newInitiatorBench(f *initiatorFlags) *cobra.Command {
 				return err
 			}
 			cfg.NOPInterval = -1
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
-			ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+			ctx, stop := signalCtx(cmd)
 			defer stop()
-			if o.cpuProfile != "" {
-				pf, err := os.Create(o.cpuProfile)
-				if err != nil {
-					return err
-				}
-				defer pf.Close()
-				if err := pprof.StartCPUProfile(pf); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
+			stopProf, err := o.prof.start(cmd.ErrOrStderr())
+			defer stopProf()
+			if err != nil {
+				return err
 			}
 			var row benchRow
 			if o.loginCycles != 0 {
@@ -115,24 +105,32 @@ func newInitiatorBench(f *initiatorFlags) *cobra.Command {
 	fl.IntVar(&o.readPct, "read-pct", 70, "percentage of reads for --rw mix")
 	fl.StringVar(&o.bs, "bs", "4K", "bytes per command, a multiple of the LUN's block size (K, M units)")
 	fl.IntVar(&o.qd, "qd", 32, "queue depth: commands kept in flight")
+	fl.StringVar(&o.api, "api", "async", "how commands are issued: async (completion callbacks) or sync (a goroutine per queue slot)")
 	fl.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run")
 	fl.IntVar(&o.loginCycles, "login-cycles", 0, "measure this many login+logout cycles instead of I/O")
-	fl.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	fl.StringVar(&o.prof.cpu, "cpuprofile", "", "write a CPU profile of the run to this file")
 	_ = fl.MarkHidden("cpuprofile")
 	return cmd
 }
 
-// benchLogins times n login+logout cycles.
+// benchLogins times n login+logout cycles. Each cycle runs without a
+// cancellable context (LoginTimeout bounds it, and an interrupt stops the
+// loop between cycles), as libiscsi's synchronous calls do: Go watches a
+// cancellable context during a connect with a goroutine of its own.
 func benchLogins(ctx context.Context, cfg initiator.Config, n int) (benchRow, error) {
 	var lat benchHist
 	start := time.Now()
+	cycle := context.Background()
 	for i := 0; i < n; i++ {
+		if err := ctx.Err(); err != nil {
+			return benchRow{}, err
+		}
 		t0 := time.Now()
-		s, err := initiator.Dial(ctx, cfg)
+		s, err := initiator.Dial(cycle, cfg)
 		if err != nil {
 			return benchRow{}, explainLogin(err, cfg.Portal, cfg.TargetName)
 		}
-		if err := s.Logout(ctx); err != nil {
+		if err := s.Logout(cycle); err != nil {
 			return benchRow{}, fmt.Errorf("logout from %s: %w", cfg.TargetName, err)
 		}
 		lat.add(int64(time.Since(t0)))
@@ -246,6 +244,9 @@ func benchIO(ctx context.Context, out io.Writer, cfg initiator.Config, o benchOp
 	if o.duration <= 0 {
 		return nil, fmt.Errorf("--duration %s: want a positive duration such as 10s", o.duration)
 	}
+	if o.api != "async" && o.api != "sync" {
+		return nil, fmt.Errorf("--api %q: want async or sync", o.api)
+	}
 	bs, err := parseSize(o.bs)
 	if err != nil {
 		return nil, fmt.Errorf("--bs: %w", err)
@@ -275,72 +276,36 @@ func benchIO(ctx context.Context, out io.Writer, cfg initiator.Config, o benchOp
 		return nil, fmt.Errorf("--bs %s is larger than LUN %d (%d bytes)", o.bs, o.lun, d.Size())
 	}
 
-	var next atomic.Int64 // sequential position, in commands
+	g := &benchGen{random: random, reads: reads, slots: slots, bs: bs, blk: blk, lun: o.lun}
 	var stopFlag atomic.Bool
 	workers := make([]*benchWorker, o.qd)
 	var wg sync.WaitGroup
 	start := time.Now()
 	stopTimer := time.AfterFunc(o.duration, func() { stopFlag.Store(true) })
 	defer stopTimer.Stop()
+	stopOnCancel := context.AfterFunc(ctx, func() { stopFlag.Store(true) })
+	defer stopOnCancel()
 	for i := range workers {
 		w := &benchWorker{}
 		workers[i] = w
 		wg.Add(1)
-		go func(seed uint64) {
+		seed := uint64(i) + 1
+		if o.api == "async" {
+			sl := newBenchSlot(s, g, w, seed, &stopFlag, wg.Done)
+			sl.issue()
+			continue
+		}
+		go func() {
 			defer wg.Done()
-			rng := rand.New(rand.NewPCG(seed, 0x6c756e6172))
-			buf := make([]byte, bs)
-			for j := range buf {
-				buf[j] = byte(j*7 + int(seed))
-			}
-			cdb := make([]byte, 0, 16)
-			blocks := uint32(bs / blk)
-			var c initiator.Command
+			sl := newBenchSlot(s, g, w, seed, &stopFlag, nil)
 			for !stopFlag.Load() {
-				var pos int64
-				if random {
-					pos = rng.Int64N(slots)
-				} else {
-					pos = next.Add(1) - 1
-					pos %= slots
+				sl.prepare()
+				_, err := s.Execute(ctx, &sl.cmd)
+				if !sl.record(err) {
+					return
 				}
-				lba := uint64(pos * bs / blk)
-				kind := 0
-				if reads < 100 && (reads == 0 || rng.IntN(100) >= reads) {
-					kind = 1
-				}
-				c = initiator.Command{LUN: o.lun}
-				if kind == 0 {
-					r := scsi.Read{LBA: lba, Blocks: blocks}
-					c.CDB, _ = r.AppendBinary(cdb[:0])
-					c.DataIn = buf
-				} else {
-					wr := scsi.Write{LBA: lba, Blocks: blocks}
-					c.CDB, _ = wr.AppendBinary(cdb[:0])
-					c.DataOut = buf
-				}
-				t0 := time.Now()
-				_, err := s.Execute(ctx, &c)
-				el := time.Since(t0)
-				if err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					w.errs++
-					if w.first == nil {
-						w.first = err
-					}
-					if errors.Is(err, initiator.ErrSessionFailed) || errors.Is(err, initiator.ErrSessionClosed) {
-						stopFlag.Store(true)
-						return
-					}
-					continue
-				}
-				w.lat[kind].add(int64(el))
-				w.ops[kind].Add(1)
-				w.bytesN.Add(bs)
 			}
-		}(uint64(i) + 1)
+		}()
 	}
 
 	done := make(chan struct{})
@@ -389,6 +354,125 @@ func benchIO(ctx context.Context, out io.Writer, cfg initiator.Config, o benchOp
 		return rows, fmt.Errorf("%d commands failed; the first: %w", errs, first)
 	}
 	return rows, nil
+}
+
+// benchGen makes a benchmark's commands.
+type benchGen struct {
+	random bool
+	reads  int   // percentage of reads
+	slots  int64 // positions of whole commands on the LUN
+	bs     int64
+	blk    int64
+	lun    uint64
+	next   atomic.Int64 // sequential position, in commands
+}
+
+// benchSlot is one queue slot: one command in flight at a time, issued by
+// a goroutine calling Execute (sync) or by the previous command's
+// completion callback (async).
+type benchSlot struct {
+	s      *initiator.Session
+	g      *benchGen
+	w      *benchWorker
+	stop   *atomic.Bool
+	end    func() // called once the async slot stops issuing
+	rng    *rand.Rand
+	buf    []byte
+	cdb    []byte
+	cmd    initiator.Command
+	kind   int // 0 read, 1 write
+	t0     time.Time
+	doneFn func(initiator.Response, error)
+}
+
+// newBenchSlot returns a slot with its own buffer and random source.
+func newBenchSlot(s *initiator.Session, g *benchGen, w *benchWorker, seed uint64, stop *atomic.Bool, end func()) *benchSlot {
+	sl := &benchSlot{s: s, g: g, w: w, stop: stop, end: end,
+		rng: rand.New(rand.NewPCG(seed, 0x6c756e6172)), buf: make([]byte, g.bs), cdb: make([]byte, 0, 16)}
+	for j := range sl.buf {
+		sl.buf[j] = byte(j*7 + int(seed))
+	}
+	sl.doneFn = sl.done
+	return sl
+}
+
+// prepare sets up the slot's next command and starts its clock.
+func (sl *benchSlot) prepare() {
+	g := sl.g
+	var pos int64
+	if g.random {
+		pos = sl.rng.Int64N(g.slots)
+	} else {
+		pos = (g.next.Add(1) - 1) % g.slots
+	}
+	lba := uint64(pos * g.bs / g.blk)
+	blocks := uint32(g.bs / g.blk)
+	sl.kind = 0
+	if g.reads < 100 && (g.reads == 0 || sl.rng.IntN(100) >= g.reads) {
+		sl.kind = 1
+	}
+	sl.cmd = initiator.Command{LUN: g.lun}
+	if sl.kind == 0 {
+		r := scsi.Read{LBA: lba, Blocks: blocks}
+		sl.cmd.CDB, _ = r.AppendBinary(sl.cdb[:0])
+		sl.cmd.DataIn = sl.buf
+	} else {
+		wr := scsi.Write{LBA: lba, Blocks: blocks}
+		sl.cmd.CDB, _ = wr.AppendBinary(sl.cdb[:0])
+		sl.cmd.DataOut = sl.buf
+	}
+	sl.t0 = time.Now()
+}
+
+// record notes a command's end; it reports whether the slot goes on.
+func (sl *benchSlot) record(err error) bool {
+	el := time.Since(sl.t0)
+	w := sl.w
+	if err != nil {
+		if sl.stop.Load() && errors.Is(err, context.Canceled) {
+			return false
+		}
+		w.errs++
+		if w.first == nil {
+			w.first = err
+		}
+		if errors.Is(err, initiator.ErrSessionFailed) || errors.Is(err, initiator.ErrSessionClosed) {
+			sl.stop.Store(true)
+			return false
+		}
+		return true
+	}
+	w.lat[sl.kind].add(int64(el))
+	w.ops[sl.kind].Add(1)
+	w.bytesN.Add(sl.g.bs)
+	return true
+}
+
+// issue starts the async slot's next command, unless the run is over.
+// Its context is Background: interrupting the run stops issuing, and the
+// commands in flight end by themselves.
+func (sl *benchSlot) issue() {
+	for !sl.stop.Load() {
+		sl.prepare()
+		err := sl.s.Start(context.Background(), &sl.cmd, sl.doneFn)
+		if err == nil {
+			return
+		}
+		if !sl.record(err) {
+			break
+		}
+	}
+	sl.end()
+}
+
+// done is the async slot's completion callback: it records the command
+// and issues the next.
+func (sl *benchSlot) done(_ initiator.Response, err error) {
+	if !sl.record(err) {
+		sl.end()
+		return
+	}
+	sl.issue()
 }
 
 // benchProgress prints a progress line every second until done closes,
