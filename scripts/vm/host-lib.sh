@@ -69,3 +69,47 @@ apicall() { # METHOD PATH [BODY]
 	curl -sS -f -X "$1" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
 		${3:+--data "$3"} "http://127.0.0.1:$api$2"
 }
+
+# vm_run KERNEL NIC [QEMU ARGS...]: boots the VM (one CPU, user-mode
+# networking, the kernel command line in $cmdline, the serial console in
+# $serial), waits for it to power off within $boot_timeout seconds, writes
+# $serial.txt and prints the guest's LUNAR-VM markers; sets boot_s and the
+# array failed (a timeout, no DONE marker, a FAIL marker).
+vm_run() {
+	local kernel=$1 nic=$2
+	shift 2
+	local t_boot
+	t_boot=$(date +%s.%N)
+	qemu-system-x86_64 -machine q35,accel=tcg -cpu max -smp 1 -m 512 "${bios[@]}" \
+		-nographic -no-reboot -serial "file:$serial" -monitor none \
+		-kernel "$kernel" -initrd "$cache/initramfs.cpio.gz" -append "$cmdline" \
+		-netdev user,id=n0 -device "$nic,netdev=n0,romfile=" "$@" \
+		>"$work/qemu.out" 2>&1 </dev/null &
+	qemu_pid=$!
+	say "VM booting (pid $qemu_pid, timeout ${boot_timeout}s, serial log $serial)"
+
+	local timed_out='' deadline
+	deadline=$(($(date +%s) + boot_timeout))
+	while kill -0 "$qemu_pid" 2>/dev/null; do
+		if (($(date +%s) >= deadline)); then
+			timed_out=1
+			kill "$qemu_pid" 2>/dev/null || true
+			break
+		fi
+		sleep 0.5
+	done
+	wait "$qemu_pid" 2>/dev/null || true
+	qemu_pid=
+	boot_s=$(awk -v a="$t_boot" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
+
+	tr -d '\r' <"$serial" >"$serial.txt" 2>/dev/null || : >"$serial.txt"
+	echo "----- guest markers -----" >&2
+	grep -a 'LUNAR-VM:' "$serial.txt" >&2 || true
+	echo "-------------------------" >&2
+
+	failed=()
+	[[ -n $timed_out ]] && failed+=("the VM did not power off within ${boot_timeout}s")
+	grep -aq '^LUNAR-VM: DONE ' "$serial.txt" || failed+=("the guest did not finish (no DONE marker)")
+	grep -aq '^LUNAR-VM: FAIL' "$serial.txt" && failed+=("the guest reported failures")
+	return 0
+}

@@ -71,39 +71,8 @@ cmdline+=" lunar.chap_user=$chap_user lunar.chap_secret=$chap_secret lunar.chap_
 # User-mode networking: the guest is 10.0.2.15 and reaches the host's
 # 127.0.0.1 as 10.0.2.2; the guest has no default route, so it talks to
 # nothing else. romfile= keeps qemu from looking for a PXE ROM.
-t_boot=$(date +%s.%N)
 # shellcheck disable=SC2086 # LUNAR_VM_QEMU_EXTRA is a list of arguments
-qemu-system-x86_64 -machine q35,accel=tcg -cpu max -smp 1 -m 512 "${bios[@]}" \
-	-nographic -no-reboot -serial "file:$serial" -monitor none \
-	-kernel "$kernel" -initrd "$cache/initramfs.cpio.gz" -append "$cmdline" \
-	-netdev user,id=n0 -device "$nic,netdev=n0,romfile=" ${LUNAR_VM_QEMU_EXTRA:-} \
-	>"$work/qemu.out" 2>&1 </dev/null &
-qemu_pid=$!
-say "VM booting (pid $qemu_pid, timeout ${boot_timeout}s, serial log $serial)"
-
-timed_out=
-deadline=$(($(date +%s) + boot_timeout))
-while kill -0 "$qemu_pid" 2>/dev/null; do
-	if (($(date +%s) >= deadline)); then
-		timed_out=1
-		kill "$qemu_pid" 2>/dev/null || true
-		break
-	fi
-	sleep 0.5
-done
-wait "$qemu_pid" 2>/dev/null || true
-qemu_pid=
-boot_s=$(awk -v a="$t_boot" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
-
-tr -d '\r' <"$serial" >"$serial.txt" 2>/dev/null || : >"$serial.txt"
-echo "----- guest markers -----" >&2
-grep -a 'LUNAR-VM:' "$serial.txt" >&2 || true
-echo "-------------------------" >&2
-
-failed=()
-[[ -n $timed_out ]] && failed+=("the VM did not power off within ${boot_timeout}s")
-grep -aq '^LUNAR-VM: DONE ' "$serial.txt" || failed+=("the guest did not finish (no DONE marker)")
-grep -aq '^LUNAR-VM: FAIL' "$serial.txt" && failed+=("the guest reported failures")
+vm_run "$kernel" "$nic" ${LUNAR_VM_QEMU_EXTRA:-}
 for s in ${scenarios//,/ }; do
 	grep -aq "^LUNAR-VM: PASS $s\$" "$serial.txt" || failed+=("no PASS for scenario $s")
 done

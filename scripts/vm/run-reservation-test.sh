@@ -59,38 +59,7 @@ cmdline+=" lunar.scenarios=pr lunar.iqn_a=$iqn_a lunar.iqn_b=$iqn_b"
 
 # The same VM as run-initiator-test.sh: user-mode networking (the guest is
 # 10.0.2.15 and reaches the host's 127.0.0.1 as 10.0.2.2), one CPU.
-t_boot=$(date +%s.%N)
-qemu-system-x86_64 -machine q35,accel=tcg -cpu max -smp 1 -m 512 "${bios[@]}" \
-	-nographic -no-reboot -serial "file:$serial" -monitor none \
-	-kernel "$cache/vmlinux" -initrd "$cache/initramfs.cpio.gz" -append "$cmdline" \
-	-netdev user,id=n0 -device "virtio-net-pci,netdev=n0,romfile=" \
-	>"$work/qemu.out" 2>&1 </dev/null &
-qemu_pid=$!
-say "VM booting (pid $qemu_pid, timeout ${boot_timeout}s, serial log $serial)"
-
-timed_out=
-deadline=$(($(date +%s) + boot_timeout))
-while kill -0 "$qemu_pid" 2>/dev/null; do
-	if (($(date +%s) >= deadline)); then
-		timed_out=1
-		kill "$qemu_pid" 2>/dev/null || true
-		break
-	fi
-	sleep 0.5
-done
-wait "$qemu_pid" 2>/dev/null || true
-qemu_pid=
-boot_s=$(awk -v a="$t_boot" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
-
-tr -d '\r' <"$serial" >"$serial.txt" 2>/dev/null || : >"$serial.txt"
-echo "----- guest markers -----" >&2
-grep -a 'LUNAR-VM:' "$serial.txt" >&2 || true
-echo "-------------------------" >&2
-
-failed=()
-[[ -n $timed_out ]] && failed+=("the VM did not power off within ${boot_timeout}s")
-grep -aq '^LUNAR-VM: DONE ' "$serial.txt" || failed+=("the guest did not finish (no DONE marker)")
-grep -aq '^LUNAR-VM: FAIL' "$serial.txt" && failed+=("the guest reported failures")
+vm_run "$cache/vmlinux" virtio-net-pci
 grep -aq '^LUNAR-VM: PASS pr$' "$serial.txt" || failed+=("no PASS for scenario pr")
 
 if apicall GET /metrics >"$work/metrics.txt" 2>/dev/null; then
