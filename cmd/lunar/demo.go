@@ -93,7 +93,7 @@ table and the totals side by side, then deletes both LUNs and cleans up (unless
 	fl.IntVar(&nodes, "nodes", 8, "node agents to start: one active, the rest passive")
 	fl.StringVar(&size, "size", "64MiB", "size of each LUN (K, M, G: powers of 1024)")
 	fl.BoolVar(&keep, "keep", false, "keep the LUNs and everything running until Ctrl-C, and print how to reach them")
-	fl.DurationVar(&latency, "latency", 0, "round trip of each node's emulated link to the target and its API (e.g. 5ms; 0: plain loopback)")
+	fl.DurationVar(&latency, "latency", time.Millisecond, "round trip of each node's emulated link (toxiproxy) to the target and its API, as on a storage network (0: plain loopback)")
 	fl.BoolVar(&warmup, "warmup", true, "connect a small LUN on every node first, so that both runs start from logged-in nodes")
 	fl.StringVarP(&output, "output", "o", "table", "output format: table or json")
 	return cmd
@@ -120,7 +120,11 @@ func runDemo(ctx context.Context, cmd *cobra.Command, log zerolog.Logger, c demo
 			err = rerr
 		}
 	}()
-	fmt.Fprintf(errOut, "starting etcd, a target and %d node agents on loopback in %s\n", c.nodes, dir)
+	link := "plain loopback"
+	if c.latency > 0 {
+		link = fmt.Sprintf("each node behind an emulated %v round-trip link", c.latency)
+	}
+	fmt.Fprintf(errOut, "starting etcd, a target and %d node agents on loopback (%s) in %s\n", c.nodes, link, dir)
 	local, err := cluster.StartLocal(ctx, cluster.LocalConfig{Dir: dir, Nodes: c.nodes, NodePrefix: "node-", Latency: c.latency, Logger: demoLogger(log)})
 	if err != nil {
 		return fmt.Errorf("start the demo cluster: %w", err)
@@ -144,7 +148,7 @@ func runDemo(ctx context.Context, cmd *cobra.Command, log zerolog.Logger, c demo
 		// Otherwise the first run alone would pay for the logins.
 		fmt.Fprintf(errOut, "warm-up: connecting %s on every node so that both runs start from logged-in nodes\n", demoWarmupResource)
 		warm := cluster.OperationRequest{
-			Kind: cluster.OpCreate, Group: demoWarmupGroup, Resource: demoWarmupResource, Size: 8 << 20, NoFormat: true,
+			Kind: cluster.OpCreate, Group: demoWarmupGroup, Resource: demoWarmupResource, Size: 16 << 20,
 			Target: local.TargetName, Portal: local.Portal, Passive: passive,
 		}
 		res, err := active.Client.RunOperation(ctx, warm, nil)
@@ -187,7 +191,7 @@ func runDemo(ctx context.Context, cmd *cobra.Command, log zerolog.Logger, c demo
 			return demoFailed(out, c.output, res, explainCluster(err, "delete the warm-up LUN"))
 		}
 	}
-	if err := printDemo(out, c.output, par, ser); err != nil {
+	if err := printDemo(out, c.output, par, ser, c.latency); err != nil {
 		return err
 	}
 	if c.keep {
@@ -238,7 +242,7 @@ func idealTotal(res cluster.OperationResult) time.Duration {
 }
 
 // printDemo prints both runs and the totals side by side.
-func printDemo(w io.Writer, output string, par, ser cluster.OperationResult) error {
+func printDemo(w io.Writer, output string, par, ser cluster.OperationResult, latency time.Duration) error {
 	ideal := idealTotal(ser)
 	speedUp := 0.0
 	if par.Total > 0 {
@@ -263,7 +267,11 @@ func printDemo(w io.Writer, output string, par, ser cluster.OperationResult) err
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "speed-up (serial total / parallel total): %.2fx with %d passive nodes\n", speedUp, countRole(par, cluster.RolePassive))
+	link := "plain loopback"
+	if latency > 0 {
+		link = fmt.Sprintf("%v round-trip links", latency)
+	}
+	_, err := fmt.Fprintf(w, "speed-up (serial total / parallel total): %.2fx with %d passive nodes (%s)\n", speedUp, countRole(par, cluster.RolePassive), link)
 	return err
 }
 
