@@ -611,6 +611,18 @@ func (c *sessConn) handle(f *iscsi.Frame) error {
 	}
 }
 
+// readPDU reads f's data segment and decodes f into p; a PDU that does
+// not decode is a protocol error.
+func (c *sessConn) readPDU(f *iscsi.Frame, p iscsi.PDU) error {
+	if err := c.readData(f); err != nil {
+		return err
+	}
+	if err := p.DecodeFrame(f); err != nil {
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	return nil
+}
+
 // readData reads the data segment of the current PDU into the Framer's
 // buffer.
 func (c *sessConn) readData(f *iscsi.Frame) error {
@@ -807,12 +819,9 @@ func (c *sessConn) handleR2T(f *iscsi.Frame) error {
 
 // handleNOPIn answers the target's pings and notes answers to ours.
 func (c *sessConn) handleNOPIn(f *iscsi.Frame) error {
-	if err := c.readData(f); err != nil {
-		return err
-	}
 	var p iscsi.NOPIn
-	if err := p.DecodeFrame(f); err != nil {
-		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	if err := c.readPDU(f, &p); err != nil {
+		return err
 	}
 	s := c.s
 	s.mu.Lock()
@@ -873,12 +882,9 @@ var errLoggedOut = fmt.Errorf("%w: logged out", ErrSessionClosed)
 // handleAsync reports an Asynchronous Message and acts on the ones that
 // end the connection.
 func (c *sessConn) handleAsync(f *iscsi.Frame) error {
-	if err := c.readData(f); err != nil {
-		return err
-	}
 	var p iscsi.AsyncMessage
-	if err := p.DecodeFrame(f); err != nil {
-		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	if err := c.readPDU(f, &p); err != nil {
+		return err
 	}
 	c.noteStatSN(p.StatSN)
 	s := c.s
@@ -908,12 +914,9 @@ func (c *sessConn) handleAsync(f *iscsi.Frame) error {
 
 // handleReject fails the task whose PDU the target rejected.
 func (c *sessConn) handleReject(f *iscsi.Frame) error {
-	if err := c.readData(f); err != nil {
-		return err
-	}
 	var p iscsi.Reject
-	if err := p.DecodeFrame(f); err != nil {
-		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	if err := c.readPDU(f, &p); err != nil {
+		return err
 	}
 	c.noteStatSN(p.StatSN)
 	h, err := p.RejectedHeader()
