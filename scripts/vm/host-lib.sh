@@ -113,3 +113,28 @@ vm_run() {
 	grep -aq '^LUNAR-VM: FAIL' "$serial.txt" && failed+=("the guest reported failures")
 	return 0
 }
+
+
+# vm_finish WHAT: ends a VM test: with failures it prints them and the tails
+# of the guest's serial log, qemu's output and the target's log, and exits
+# 1; otherwise it notes any error the target logged and prints PASS: WHAT.
+vm_finish() {
+	grep -aE '"level":"(error|panic|fatal)"|ERR|PNC|panic' "$tlog" >"$work/target-errors.txt" || true
+	say "VM boot-to-poweroff ${boot_s}s, total $(elapsed)s"
+	if ((${#failed[@]})); then
+		local f
+		for f in "${failed[@]}"; do say "FAIL: $f"; done
+		echo "----- guest serial log (tail) -----" >&2
+		tail -n 150 "$serial.txt" >&2
+		echo "----- qemu -----" >&2
+		tail -n 20 "$work/qemu.out" >&2
+		echo "----- target log (tail) -----" >&2
+		tail -n 60 "$tlog" >&2
+		exit 1
+	fi
+	if [[ -s $work/target-errors.txt ]]; then
+		say "note: the target logged errors (see target.log):"
+		head -n 20 "$work/target-errors.txt" >&2
+	fi
+	say "PASS: $1"
+}

@@ -105,21 +105,4 @@ if [[ ",$scenarios," == *,plain,* && -n $lun_path && -f $lun_path ]]; then
 		failed+=("host read of big.bin from the LUN file: sha256 $got, guest wrote ${want:-?}")
 	fi
 fi
-grep -aE '"level":"(error|panic|fatal)"|ERR|PNC|panic' "$tlog" >"$work/target-errors.txt" || true
-
-say "VM boot-to-poweroff ${boot_s}s, total $(elapsed)s"
-if ((${#failed[@]})); then
-	for f in "${failed[@]}"; do say "FAIL: $f"; done
-	echo "----- guest serial log (tail) -----" >&2
-	tail -n 120 "$serial.txt" >&2
-	echo "----- qemu -----" >&2
-	tail -n 20 "$work/qemu.out" >&2
-	echo "----- target log (tail) -----" >&2
-	tail -n 60 "$tlog" >&2
-	exit 1
-fi
-if [[ -s $work/target-errors.txt ]]; then
-	say "note: the target logged errors (see target.log):"
-	head -n 20 "$work/target-errors.txt" >&2
-fi
-say "PASS: ${scenarios//,/ } (Linux $(cat "$cache/kernel-version"), open-iscsi in qemu)"
+vm_finish "${scenarios//,/ } (Linux $(cat "$cache/kernel-version"), open-iscsi in qemu)"

@@ -103,21 +103,4 @@ if [[ -n $lun_path && -f $lun_path ]]; then
 else
 	failed+=("no LUN file at '${lun_path}'")
 fi
-grep -aE '"level":"(error|panic|fatal)"|ERR|PNC|panic' "$tlog" >"$work/target-errors.txt" || true
-
-say "VM boot-to-poweroff ${boot_s}s, total $(elapsed)s"
-if ((${#failed[@]})); then
-	for f in "${failed[@]}"; do say "FAIL: $f"; done
-	echo "----- guest serial log (tail) -----" >&2
-	tail -n 150 "$serial.txt" >&2
-	echo "----- qemu -----" >&2
-	tail -n 20 "$work/qemu.out" >&2
-	echo "----- target log (tail) -----" >&2
-	tail -n 60 "$tlog" >&2
-	exit 1
-fi
-if [[ -s $work/target-errors.txt ]]; then
-	say "note: the target logged errors (see target.log):"
-	head -n 20 "$work/target-errors.txt" >&2
-fi
-say "PASS: pr (Linux $(cat "$cache/kernel-version"), open-iscsi and sg3-utils in qemu)"
+vm_finish "pr (Linux $(cat "$cache/kernel-version"), open-iscsi and sg3-utils in qemu)"
