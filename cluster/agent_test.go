@@ -436,23 +436,19 @@ func TestLocalStartClose(t *testing.T) {
 	before := runtime.NumGoroutine()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var runners []NodeInfo
-	var mu sync.Mutex
-	l, err := StartLocal(ctx, LocalConfig{Dir: t.TempDir(), Nodes: 3, Runner: func(a *Agent, info NodeInfo) OperationRunner {
-		mu.Lock()
-		runners = append(runners, info)
-		mu.Unlock()
-		return &fakeRunner{}
-	}})
+	l, err := StartLocal(ctx, LocalConfig{Dir: t.TempDir(), Nodes: 3})
 	if err != nil {
 		t.Fatalf("StartLocal: %v", err)
+	}
+	for _, n := range l.Nodes {
+		n.Agent.SetOperations(&fakeRunner{})
 	}
 	nodes, err := l.Store.Nodes(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(nodes) != 3 || len(l.Nodes) != 3 || len(runners) != 3 {
-		t.Fatalf("nodes in etcd %+v, local %d, runners %d: want 3", nodes, len(l.Nodes), len(runners))
+	if len(nodes) != 3 || len(l.Nodes) != 3 {
+		t.Fatalf("nodes in etcd %+v, local %d: want 3", nodes, len(l.Nodes))
 	}
 	for i, n := range l.Nodes {
 		if err := n.Client.Health(ctx); err != nil {

@@ -919,25 +919,6 @@ func (c *AgentClient) Reservations(ctx context.Context, group string) ([]DiskRes
 	return out, err
 }
 
-// startFailover starts the node's Failover from cfg (a template: Runner
-// and Agent are the node's) when cfg is set and run is a *Runner.
-func (n *LocalNode) startFailover(cfg *FailoverConfig, run OperationRunner) error {
-	r, ok := run.(*Runner)
-	if cfg == nil || !ok {
-		return nil
-	}
-	c := *cfg
-	c.Runner, c.Agent = r, n.Agent
-	fo, err := NewFailover(c)
-	if err != nil {
-		return err
-	}
-	n.fo = fo
-	n.Agent.SetFailover(fo)
-	fo.Start()
-	return nil
-}
-
 // Failover returns the node's Failover, nil when the Local runs none.
 func (n *LocalNode) Failover() *Failover { return n.fo }
 
@@ -951,9 +932,14 @@ func (l *Local) StartFailover(i int, r *Runner, cfg FailoverConfig) (*Failover, 
 	if n.fo != nil {
 		return nil, fmt.Errorf("%w: local cluster: node %s runs a failover already", ErrConflict, n.Info.Name)
 	}
-	n.Agent.SetOperations(r)
-	if err := n.startFailover(&cfg, r); err != nil {
+	cfg.Runner, cfg.Agent = r, n.Agent
+	fo, err := NewFailover(cfg)
+	if err != nil {
 		return nil, err
 	}
-	return n.fo, nil
+	n.Agent.SetOperations(r)
+	n.fo = fo
+	n.Agent.SetFailover(fo)
+	fo.Start()
+	return fo, nil
 }

@@ -47,9 +47,6 @@ type LocalConfig struct {
 	NodePrefix string
 	// Logger receives every component's log; the zero value is silent.
 	Logger zerolog.Logger
-	// Runner, when set, builds each agent's OperationRunner once the agent
-	// is registered; nil leaves /v1/operations unwired (501).
-	Runner func(*Agent, NodeInfo) OperationRunner
 	// NodeLink, when set, gives node i (from 0) its own addresses of the
 	// target's portal and management API (a link emulator in front of
 	// them, for benchmarks): the node's engine dials nodePortal whatever
@@ -59,10 +56,6 @@ type LocalConfig struct {
 	// (toxiproxy, as lunar bench connect does) to the target's portal and
 	// management API with this round-trip time; ignored with NodeLink.
 	Latency time.Duration
-	// Failover, when set, runs a Failover on every node whose Runner
-	// (from the Runner hook) is a *Runner; StopNode then crashes it (its
-	// ownership leases expire instead of being revoked).
-	Failover *FailoverConfig
 }
 
 // Local is a whole cluster in one process, on loopback: an embedded etcd,
@@ -117,7 +110,7 @@ type LocalNode struct {
 	server  *http.Server
 	served  chan struct{} // closed when Serve returned
 	reg     *NodeRegistration
-	fo      *Failover // nil without LocalConfig.Failover
+	fo      *Failover // from Local.StartFailover
 	stopMu  sync.Mutex
 	stopped bool
 }
@@ -291,13 +284,6 @@ func (l *Local) startNode(ctx context.Context, i int, name string, cfg LocalConf
 	}()
 	n.Client = NewAgentClient(url, l.Token, &http.Client{})
 	n.Info = NodeInfo{Name: name, InitiatorName: iqn, AgentURL: url, Engine: n.engine.Name(), Started: time.Now().UTC()}
-	if cfg.Runner != nil {
-		run := cfg.Runner(agent, n.Info)
-		agent.SetOperations(run)
-		if err := n.startFailover(cfg.Failover, run); err != nil {
-			return n, fmt.Errorf("cluster: local: node %s: %w", name, err)
-		}
-	}
 	n.reg, err = l.Store.RegisterNode(ctx, n.Info, LocalNodeTTL)
 	if err != nil {
 		return n, fmt.Errorf("cluster: local: register node %s: %w", name, err)
