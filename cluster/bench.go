@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-
-	"github.com/lunarsan/lunar/target"
 )
 
 // Benchmark defaults.
@@ -308,9 +306,8 @@ func runBench(ctx context.Context, cfg BenchConfig, rep *BenchReport) (err error
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr}
 	active := l.Nodes[0]
-	storage := target.NewClient(links.storageURL(0), l.Token, hc)
 	runner, err := NewRunner(RunnerConfig{Node: active.Info.Name, Self: active.Agent, Store: l.Store,
-		Storage: storage, Agents: AgentResolver(l.Store, l.Token, hc), Logger: cfg.Logger})
+		Storage: active.Storage, Agents: AgentResolver(l.Store, l.Token, hc), Logger: cfg.Logger})
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}

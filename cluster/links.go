@@ -21,7 +21,6 @@ type nodeLinks struct {
 
 	mu      sync.Mutex
 	proxies []*toxiproxy.Proxy
-	storage map[int]string // node index → its storage API URL
 }
 
 func newNodeLinks(log zerolog.Logger) (*nodeLinks, error) {
@@ -29,7 +28,7 @@ func newNodeLinks(log zerolog.Logger) (*nodeLinks, error) {
 	// closed one at warn level.
 	log = log.Level(max(log.GetLevel(), zerolog.ErrorLevel))
 	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), log)
-	return &nodeLinks{server: srv, storage: make(map[int]string)}, nil
+	return &nodeLinks{server: srv}, nil
 }
 
 // add starts node i's two proxies and returns their addresses.
@@ -46,11 +45,7 @@ func (b *nodeLinks) add(i int, portal, storageURL string) (string, string, error
 	if err != nil {
 		return "", "", err
 	}
-	u := "http://" + s.Listen
-	b.mu.Lock()
-	b.storage[i] = u
-	b.mu.Unlock()
-	return p.Listen, u, nil
+	return p.Listen, "http://" + s.Listen, nil
 }
 
 func (b *nodeLinks) start(name, upstream string) (*toxiproxy.Proxy, error) {
@@ -62,13 +57,6 @@ func (b *nodeLinks) start(name, upstream string) (*toxiproxy.Proxy, error) {
 	b.proxies = append(b.proxies, p)
 	b.mu.Unlock()
 	return p, nil
-}
-
-// storageURL returns node i's storage API URL.
-func (b *nodeLinks) storageURL(i int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.storage[i]
 }
 
 // Names of the latency toxics.
