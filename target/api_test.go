@@ -104,6 +104,7 @@ func TestAPILUNs(t *testing.T) {
 	wantAPI(t, h, "POST", "/v1/luns", `{"name":"a","size":512}`, http.StatusConflict, "lun_exists")
 	wantAPI(t, h, "POST", "/v1/luns", `{"name":"../x","size":512}`, http.StatusBadRequest, "invalid_name")
 	wantAPI(t, h, "POST", "/v1/luns", `{"name":"b","size":100}`, http.StatusBadRequest, "invalid_size")
+	wantAPI(t, h, "POST", "/v1/luns", `{"name":"b","size":512,"maps":[{"igroup":"nope"}]}`, http.StatusNotFound, "igroup_not_found")
 	wantAPI(t, h, "POST", "/v1/luns", `{"name":"b","size":4096,"block_size":1000}`, http.StatusBadRequest, "invalid_block_size")
 	wantAPI(t, h, "POST", "/v1/luns", `{"name":"b","size":512,"path":"/etc/passwd"}`, http.StatusBadRequest, APICodeBadJSON)
 	wantAPI(t, h, "POST", "/v1/luns", `{"name":"b","size":512} {}`, http.StatusBadRequest, APICodeBadJSON)

@@ -131,6 +131,11 @@ type LUNCreate struct {
 	BlockSize uint32 `json:"block_size,omitempty"`
 	// Thick allocates the whole file at creation; otherwise it is sparse.
 	Thick bool `json:"thick,omitempty"`
+	// Maps maps the new LUN at once, in the same configuration change: a
+	// LUN and its first maps in one request (one round trip), and no
+	// LUN left behind when a map is refused. Each map's LUN is the new
+	// LUN's name (leave it empty).
+	Maps []MapCreate `json:"maps,omitempty"`
 }
 
 // LUNResize is a request to change a LUN's size.
@@ -640,6 +645,18 @@ func (s *Store) CreateLUN(ctx context.Context, req LUNCreate) (LUNInfo, error) {
 	l := storeLUNConf{Name: req.Name, Size: req.Size, BlockSize: req.BlockSize, Thin: !req.Thick, WWN: wwn, Serial: serial}
 	next.LUNs = append(next.LUNs, l)
 	next.sort()
+	for _, m := range req.Maps {
+		if m.LUN != "" && m.LUN != req.Name {
+			return LUNInfo{}, storeInvalid("invalid_map", "map of LUN %s in the create request of LUN %s: leave the map's LUN empty", m.LUN, req.Name)
+		}
+		if m.LUNID != nil && *m.LUNID > MaxLUNID {
+			return LUNInfo{}, storeInvalid("invalid_lun_id", "LUN id %d: want 0 to %d", *m.LUNID, MaxLUNID)
+		}
+		m.LUN = req.Name
+		if _, err := next.addMap(m); err != nil {
+			return LUNInfo{}, err
+		}
+	}
 	// The file first, then the configuration: a crash in between leaves
 	// an unnamed file, which the next create of that name replaces.
 	st, err := s.openLUN(l, true)
@@ -944,65 +961,72 @@ func (s *Store) Map(ctx context.Context, req MapCreate) (MapInfo, error) {
 	}
 	var out MapInfo
 	err := s.change(ctx, func(c *storeConfig) error {
-		target := req.Target
-		if target == "" {
-			target = c.DefaultTarget
-		}
-		t, err := c.findTarget(target)
-		if err != nil {
-			return err
-		}
-		if _, ok := c.lun(req.LUN); !ok {
-			return storeNotFound("lun_not_found", "LUN %s not found: create it with lunar lun create", req.LUN)
-		}
-		gi, ok := c.igroup(req.IGroup)
-		if !ok {
-			return storeNotFound("igroup_not_found", "initiator group %s not found: create it with lunar igroup create", req.IGroup)
-		}
-		g := c.IGroups[gi]
-		for _, m := range c.Maps {
-			if m.Target == t && m.IGroup == g.Name && m.LUN == req.LUN {
-				return storeConflict("lun_already_mapped", "LUN %s is already mapped to group %s on %s at LUN id %d", req.LUN, g.Name, t, m.LUNID)
-			}
-		}
-		free := func(id uint64) error {
-			for _, m := range c.Maps {
-				if m.Target == t && m.IGroup == g.Name && m.LUNID == id {
-					return storeConflict("lun_id_in_use", "LUN id %d is taken by LUN %s in group %s on %s: pick another id or leave it out", id, m.LUN, g.Name, t)
-				}
-			}
-			for _, in := range g.Initiators {
-				if other, ok := c.initiatorSees(t, in, id); ok && other.LUN != req.LUN {
-					return storeConflict("lun_id_in_use", "initiator %s of group %s already sees LUN %s at LUN id %d on %s through group %s: pick another id or leave it out", in, g.Name, other.LUN, id, t, other.IGroup)
-				}
-			}
-			return nil
-		}
-		var id uint64
-		if req.LUNID != nil {
-			id = *req.LUNID
-			if err := free(id); err != nil {
-				return err
-			}
-		} else {
-			for id = 0; ; id++ {
-				if id > MaxLUNID {
-					return storeConflict("no_free_lun_id", "no LUN id is free in group %s on %s", g.Name, t)
-				}
-				if free(id) == nil {
-					if _, taken := c.anyInitiatorSees(t, g.Initiators, id); !taken {
-						break
-					}
-				}
-			}
-		}
-		m := storeMapConf{Target: t, IGroup: g.Name, LUN: req.LUN, LUNID: id}
-		c.Maps = append(c.Maps, m)
-		c.sort()
+		m, err := c.addMap(req)
 		out = MapInfo(m)
-		return nil
+		return err
 	})
 	return out, err
+}
+
+// addMap adds the map req asks for to c, choosing the lowest free LUN id
+// when req names none.
+func (c *storeConfig) addMap(req MapCreate) (storeMapConf, error) {
+	target := req.Target
+	if target == "" {
+		target = c.DefaultTarget
+	}
+	t, err := c.findTarget(target)
+	if err != nil {
+		return storeMapConf{}, err
+	}
+	if _, ok := c.lun(req.LUN); !ok {
+		return storeMapConf{}, storeNotFound("lun_not_found", "LUN %s not found: create it with lunar lun create", req.LUN)
+	}
+	gi, ok := c.igroup(req.IGroup)
+	if !ok {
+		return storeMapConf{}, storeNotFound("igroup_not_found", "initiator group %s not found: create it with lunar igroup create", req.IGroup)
+	}
+	g := c.IGroups[gi]
+	for _, m := range c.Maps {
+		if m.Target == t && m.IGroup == g.Name && m.LUN == req.LUN {
+			return storeMapConf{}, storeConflict("lun_already_mapped", "LUN %s is already mapped to group %s on %s at LUN id %d", req.LUN, g.Name, t, m.LUNID)
+		}
+	}
+	free := func(id uint64) error {
+		for _, m := range c.Maps {
+			if m.Target == t && m.IGroup == g.Name && m.LUNID == id {
+				return storeConflict("lun_id_in_use", "LUN id %d is taken by LUN %s in group %s on %s: pick another id or leave it out", id, m.LUN, g.Name, t)
+			}
+		}
+		for _, in := range g.Initiators {
+			if other, ok := c.initiatorSees(t, in, id); ok && other.LUN != req.LUN {
+				return storeConflict("lun_id_in_use", "initiator %s of group %s already sees LUN %s at LUN id %d on %s through group %s: pick another id or leave it out", in, g.Name, other.LUN, id, t, other.IGroup)
+			}
+		}
+		return nil
+	}
+	var id uint64
+	if req.LUNID != nil {
+		id = *req.LUNID
+		if err := free(id); err != nil {
+			return storeMapConf{}, err
+		}
+	} else {
+		for id = 0; ; id++ {
+			if id > MaxLUNID {
+				return storeMapConf{}, storeConflict("no_free_lun_id", "no LUN id is free in group %s on %s", g.Name, t)
+			}
+			if free(id) == nil {
+				if _, taken := c.anyInitiatorSees(t, g.Initiators, id); !taken {
+					break
+				}
+			}
+		}
+	}
+	m := storeMapConf{Target: t, IGroup: g.Name, LUN: req.LUN, LUNID: id}
+	c.Maps = append(c.Maps, m)
+	c.sort()
+	return m, nil
 }
 
 // Unmap removes the map of LUN id lunID of a group on a target.

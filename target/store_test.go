@@ -893,3 +893,62 @@ func TestStoreGroupCommit(t *testing.T) {
 		t.Fatalf("after reopen: %d igroups, want %d", len(r.IGroups()), n+1)
 	}
 }
+
+func TestStoreCreateLUNWithMaps(t *testing.T) {
+	rec := &storeViewRecorder{}
+	dir := t.TempDir()
+	s := storeTestOpen(t, dir)
+	s.SetOnViewChange(rec.record)
+	ctx := context.Background()
+	storeTestIGroup(t, s, "g1", storeTestInit1)
+	storeTestIGroup(t, s, "g2", storeTestInit2)
+	storeTestLUN(t, s, "old", 4096)
+	storeTestMap(t, s, "old", "g1", nil)
+	rec.take()
+
+	info, err := s.CreateLUN(ctx, LUNCreate{Name: "new", Size: 4096, Maps: []MapCreate{{IGroup: "g1"}, {IGroup: "g2", LUNID: storeID(7)}}})
+	wantNoErr(t, err)
+	if len(info.Maps) != 2 || info.Maps[0].LUNID != 1 || info.Maps[1].LUNID != 7 {
+		t.Fatalf("maps %+v: want g1 at LUN id 1 (0 is taken) and g2 at 7", info.Maps)
+	}
+	if got := rec.take(); !slices.Equal(got, []string{storeTestTarget + " " + storeTestInit1 + "," + storeTestInit2}) {
+		t.Fatalf("view changes %q: want one change naming both initiators", got)
+	}
+	if luns := s.View(storeTestTarget, storeTestInit2).LUNs(); !slices.Equal(luns, []uint64{7}) {
+		t.Fatalf("init2 sees %v", luns)
+	}
+
+	// A refused map refuses the whole create: no LUN, no file, no map.
+	for _, tc := range []struct {
+		maps []MapCreate
+		err  error
+		code string
+	}{
+		{[]MapCreate{{IGroup: "g1"}, {IGroup: "nope"}}, ErrStoreNotFound, "igroup_not_found"},
+		{[]MapCreate{{IGroup: "g1", LUNID: storeID(0)}}, ErrStoreConflict, "lun_id_in_use"},
+		{[]MapCreate{{IGroup: "g1", LUNID: storeID(MaxLUNID + 1)}}, ErrStoreInvalid, "invalid_lun_id"},
+		{[]MapCreate{{IGroup: "g1", LUN: "old"}}, ErrStoreInvalid, "invalid_map"},
+		{[]MapCreate{{IGroup: "g1", Target: "iqn.2026-11.org.example:none"}}, ErrStoreNotFound, "target_not_found"},
+	} {
+		_, err := s.CreateLUN(ctx, LUNCreate{Name: "refused", Size: 4096, Maps: tc.maps})
+		wantStoreCode(t, err, tc.err, tc.code)
+		if _, ok := s.LogicalUnit("refused"); ok {
+			t.Fatalf("%+v: the LUN exists", tc.maps)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "luns", "refused.img")); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%+v: backing file: %v", tc.maps, err)
+		}
+	}
+	if got := rec.take(); len(got) != 0 {
+		t.Fatalf("refused creates changed views: %q", got)
+	}
+	if n := len(s.Maps()); n != 3 {
+		t.Fatalf("%d maps: want 3", n)
+	}
+	// The maps survive a restart.
+	wantNoErr(t, s.Close())
+	s = storeTestOpen(t, dir)
+	if luns := s.View(storeTestTarget, storeTestInit1).LUNs(); !slices.Equal(luns, []uint64{0, 1}) {
+		t.Fatalf("after reopening init1 sees %v", luns)
+	}
+}

@@ -42,8 +42,10 @@ func newLUNCreate(f *clientFlags) *cobra.Command {
 	var size string
 	var blockSize uint32
 	var thick bool
+	var mapTo []string
+	var mapTarget string
 	cmd := &cobra.Command{
-		Use:   "create NAME --size SIZE",
+		Use:   "create NAME --size SIZE [--map IGROUP]...",
 		Short: "Create a LUN (a file under the target's data directory) with a new WWN and serial",
 		Args:  cobra.ExactArgs(1),
 		RunE: f.runE(func(cmd *cobra.Command, args []string, ctx context.Context, c *target.Client) error {
@@ -51,7 +53,11 @@ func newLUNCreate(f *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			info, err := c.CreateLUN(ctx, target.LUNCreate{Name: args[0], Size: n, BlockSize: blockSize, Thick: thick})
+			req := target.LUNCreate{Name: args[0], Size: n, BlockSize: blockSize, Thick: thick}
+			for _, g := range mapTo {
+				req.Maps = append(req.Maps, target.MapCreate{IGroup: g, Target: mapTarget})
+			}
+			info, err := c.CreateLUN(ctx, req)
 			if err != nil {
 				return f.explain(err)
 			}
@@ -61,6 +67,8 @@ func newLUNCreate(f *clientFlags) *cobra.Command {
 	cmd.Flags().StringVar(&size, "size", "", "size with unit K, M, G, T (powers of 1024), a multiple of the block size")
 	cmd.Flags().Uint32Var(&blockSize, "block-size", 512, "logical block size: 512 or 4096")
 	cmd.Flags().BoolVar(&thick, "thick", false, "allocate the whole file now (default thin: sparse)")
+	cmd.Flags().StringArrayVar(&mapTo, "map", nil, "map the new LUN to this initiator group in the same request (repeatable; a refused map creates nothing)")
+	cmd.Flags().StringVar(&mapTarget, "map-target", "", "target IQN of the --map maps (default: the default target)")
 	return cmd
 }
 

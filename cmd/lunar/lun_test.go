@@ -98,6 +98,16 @@ func TestCLILUNs(t *testing.T) {
 	runErr(t, []string{"--size is required"}, with("lun", "create", "x")...)
 	runErr(t, []string{"invalid_size", "multiple"}, with("lun", "create", "x", "--size", "1000")...)
 	runErr(t, []string{"invalid_name"}, with("lun", "create", "../x", "--size", "1M")...)
+	runErr(t, []string{"igroup_not_found"}, with("lun", "create", "mapped", "--size", "1M", "--map", "nope")...)
+	runOK(t, with("igroup", "create", "early", cliTestInit2)...)
+	out = runOK(t, with("lun", "create", "mapped", "--size", "1M", "--map", "early", "-o", "json")...)
+	info = target.LUNInfo{}
+	if err := json.Unmarshal([]byte(out), &info); err != nil {
+		t.Fatalf("json output %q: %v", out, err)
+	}
+	if len(info.Maps) != 1 || info.Maps[0].IGroup != "early" || info.Maps[0].LUNID != 0 {
+		t.Fatalf("create --map: maps %+v", info.Maps)
+	}
 	runErr(t, []string{"--output", "table or json"}, with("lun", "list", "-o", "xml")...)
 
 	out = runOK(t, with("lun", "list")...)
@@ -137,6 +147,7 @@ func TestCLILUNs(t *testing.T) {
 	}
 	runOK(t, with("lun", "delete", "db")...)
 	runOK(t, with("lun", "delete", "big", "--force")...)
+	runOK(t, with("lun", "delete", "mapped", "--force")...)
 	out = runOK(t, with("lun", "list", "-o", "json")...)
 	if strings.TrimSpace(out) != "[]" {
 		t.Fatalf("list after deletes %q", out)
