@@ -119,16 +119,48 @@ func OpenDisk(ctx context.Context, ex Executor, lun uint64) (*Disk, error) {
 	return OpenDiskConfig(ctx, ex, lun, DiskConfig{})
 }
 
-// OpenDiskConfig is OpenDisk with a DiskConfig.
-func OpenDiskConfig(ctx context.Context, ex Executor, lun uint64, cfg DiskConfig) (*Disk, error) {
+// NewDisk returns the Disk that info, an answer of Rescan (or a
+// Watcher) on ex, describes, without sending a command: the scan read its
+// identity, capacity and Block Limits page already. An info without a
+// capacity, or without the Block Limits page of a unit that has one (not
+// scanned on a *Session), is opened with OpenDiskConfig instead. The
+// capacity is the scan's: Refresh reads it again.
+func NewDisk(ctx context.Context, ex Executor, info DiskInfo, cfg DiskConfig) (*Disk, error) {
+	if !info.IsDisk() {
+		return nil, fmt.Errorf("%w: LUN %d has peripheral device type %#02x, want %#02x",
+			ErrNotDisk, info.LUN, info.DeviceType, scsi.InquiryDeviceDirectAccess)
+	}
+	if info.BlockLimits == nil || info.BlockSize <= 0 || info.Size <= 0 || info.Size%int64(info.BlockSize) != 0 {
+		return OpenDiskConfig(ctx, ex, info.LUN, cfg)
+	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	cfg = diskTransferCap(ex, cfg)
+	d := &Disk{ex: ex, lun: info.LUN, cfg: cfg, limits: *info.BlockLimits}
+	d.info = info
+	d.info.BlockLimits = nil
+	d.setGeometry(uint64(info.Size/int64(info.BlockSize)), uint32(info.BlockSize))
+	return d, nil
+}
+
+// diskTransferCap lowers the default MaxTransfer to a multiple of the
+// session's MaxBurstLength when that is smaller.
+func diskTransferCap(ex Executor, cfg DiskConfig) DiskConfig {
 	if p, ok := ex.(diskParamser); ok && cfg.MaxTransfer == DefaultMaxTransfer {
 		if mbl := int(p.Params().MaxBurstLength); mbl > 0 && mbl < cfg.MaxTransfer {
 			cfg.MaxTransfer -= cfg.MaxTransfer % mbl
 		}
 	}
+	return cfg
+}
+
+// OpenDiskConfig is OpenDisk with a DiskConfig.
+func OpenDiskConfig(ctx context.Context, ex Executor, lun uint64, cfg DiskConfig) (*Disk, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg = diskTransferCap(ex, cfg)
 	d := &Disk{ex: ex, lun: lun, cfg: cfg}
 	if scanConcurrent(ex) {
 		// Every identification command at once: one round trip.
@@ -279,31 +311,52 @@ func (d *Disk) Info() DiskInfo {
 // after the blocks before the end were read. It uses
 // context.Background(); see ReadAtContext.
 func (d *Disk) ReadAt(p []byte, off int64) (int, error) {
-	return d.diskTransfer(context.Background(), false, p, off)
+	return d.diskTransfer(context.Background(), diskRead, p, off)
 }
 
 // WriteAt writes p at offset off (io.WriterAt), with the same rules as
 // ReadAt.
 func (d *Disk) WriteAt(p []byte, off int64) (int, error) {
-	return d.diskTransfer(context.Background(), true, p, off)
+	return d.diskTransfer(context.Background(), diskWrite, p, off)
 }
 
 // ReadAtContext is ReadAt under ctx: when ctx ends, the commands in flight
 // are aborted and it returns ctx's error.
 func (d *Disk) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
-	return d.diskTransfer(ctx, false, p, off)
+	return d.diskTransfer(ctx, diskRead, p, off)
 }
 
 // WriteAtContext is WriteAt under ctx. Blocks of a write that ctx
 // interrupted may or may not have been written.
 func (d *Disk) WriteAtContext(ctx context.Context, p []byte, off int64) (int, error) {
-	return d.diskTransfer(ctx, true, p, off)
+	return d.diskTransfer(ctx, diskWrite, p, off)
 }
+
+// WriteAtFUA is WriteAtContext with Force Unit Access: every WRITE has
+// its FUA bit set, so the target answers GOOD only once the blocks are
+// on its non-volatile medium (SBC-3 section 5.35) and no SYNCHRONIZE
+// CACHE has to follow. Writes landed with WriteAt before it are not made
+// durable by it.
+func (d *Disk) WriteAtFUA(ctx context.Context, p []byte, off int64) (int, error) {
+	return d.diskTransfer(ctx, diskWriteFUA, p, off)
+}
+
+// diskMode is what a transfer does.
+type diskMode uint8
+
+const (
+	diskRead     diskMode = iota // READ
+	diskWrite                    // WRITE
+	diskWriteFUA                 // WRITE with FUA set
+)
+
+// writes reports whether m sends data to the target.
+func (m diskMode) writes() bool { return m != diskRead }
 
 // diskTransfer reads or writes p at off, split into commands of at most
 // maxBlocks blocks, one after another or cfg.Concurrency at a time. It
 // returns the bytes moved before the first command that failed.
-func (d *Disk) diskTransfer(ctx context.Context, write bool, p []byte, off int64) (int, error) {
+func (d *Disk) diskTransfer(ctx context.Context, op diskMode, p []byte, off int64) (int, error) {
 	g := d.geom.Load()
 	lba, err := g.span(off, len(p))
 	if err != nil {
@@ -311,12 +364,12 @@ func (d *Disk) diskTransfer(ctx context.Context, write bool, p []byte, off int64
 	}
 	chunk := int(int64(g.maxBlocks) * g.blockSize)
 	if d.cfg.Concurrency > 1 && len(p) > chunk {
-		return d.diskParallel(ctx, write, p, lba, g, chunk)
+		return d.diskParallel(ctx, op, p, lba, g, chunk)
 	}
 	done := 0
 	for done < len(p) {
 		n := min(chunk, len(p)-done)
-		if err := d.diskIO(ctx, write, lba+uint64(done/int(g.blockSize)), uint32(n/int(g.blockSize)), p[done:done+n]); err != nil {
+		if err := d.diskIO(ctx, op, lba+uint64(done/int(g.blockSize)), uint32(n/int(g.blockSize)), p[done:done+n]); err != nil {
 			return done, err
 		}
 		done += n
@@ -327,7 +380,7 @@ func (d *Disk) diskTransfer(ctx context.Context, write bool, p []byte, off int64
 // diskParallel runs the commands of one large transfer with up to
 // cfg.Concurrency in flight. The first failure cancels the others; the
 // count returned covers the chunks before the first one not completed.
-func (d *Disk) diskParallel(ctx context.Context, write bool, p []byte, lba uint64, g *diskGeometry, chunk int) (int, error) {
+func (d *Disk) diskParallel(ctx context.Context, op diskMode, p []byte, lba uint64, g *diskGeometry, chunk int) (int, error) {
 	chunks := (len(p) + chunk - 1) / chunk
 	workers := min(d.cfg.Concurrency, chunks)
 	parent := ctx
@@ -350,7 +403,7 @@ func (d *Disk) diskParallel(ctx context.Context, write bool, p []byte, lba uint6
 				}
 				start := i * chunk
 				n := min(chunk, len(p)-start)
-				if err := d.diskIO(ctx, write, lba+uint64(start/bs), uint32(n/bs), p[start:start+n]); err != nil {
+				if err := d.diskIO(ctx, op, lba+uint64(start/bs), uint32(n/bs), p[start:start+n]); err != nil {
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = err
@@ -390,7 +443,8 @@ var diskCmdPool = sync.Pool{New: func() any { return new(diskCmd) }}
 // diskIO sends one READ or WRITE of blocks blocks at lba with buf as its
 // data: the 10-byte form when LBA and length fit it, the 16-byte form
 // otherwise (SBC-3 sections 5.8 to 5.11, 5.32 to 5.35).
-func (d *Disk) diskIO(ctx context.Context, write bool, lba uint64, blocks uint32, buf []byte) error {
+func (d *Disk) diskIO(ctx context.Context, op diskMode, lba uint64, blocks uint32, buf []byte) error {
+	write := op.writes()
 	c := diskCmdPool.Get().(*diskCmd)
 	defer func() {
 		c.cmd = Command{}
@@ -423,6 +477,9 @@ func (d *Disk) diskIO(ctx context.Context, write bool, lba uint64, blocks uint32
 		// TRANSFER LENGTH in bytes 7-8.
 		binary.BigEndian.PutUint32(cdb[2:6], uint32(lba))
 		binary.BigEndian.PutUint16(cdb[7:9], uint16(blocks))
+	}
+	if op == diskWriteFUA {
+		cdb[1] |= 0x08 // FUA: byte 1 bit 3 in both forms
 	}
 	c.cmd = Command{LUN: d.lun, CDB: cdb}
 	if write {

@@ -46,6 +46,7 @@ type diskOp struct {
 	op     scsi.OpCode
 	lba    uint64
 	blocks uint32
+	fua    bool // a READ or WRITE with its FUA bit (byte 1 bit 3) set
 }
 
 // diskTaskPool recycles the adapter's Tasks, so that the benchmark counts
@@ -178,6 +179,7 @@ func (x *diskEngine) Execute(ctx context.Context, cmd *Command) (Response, error
 		diskTaskPool.Put(t)
 		if x.record.Load() && len(cmd.CDB) > 0 {
 			op := diskOp{op: scsi.OpCode(cmd.CDB[0])}
+			op.fua = len(cmd.CDB) > 1 && cmd.CDB[1]&0x08 != 0
 			if c, err := scsi.DecodeCDB(cmd.CDB); err == nil {
 				if b, ok := c.(scsi.BlockIO); ok {
 					op.lba, op.blocks = b.Range()
@@ -514,8 +516,29 @@ func TestDiskLBA16(t *testing.T) {
 		t.Fatalf("commands = %+v", ops)
 	}
 	for i, op := range ops {
-		if op.op != wantOps[i] || op.lba != uint64(offs[i/2]/512) || op.blocks != 16 {
+		if op.op != wantOps[i] || op.lba != uint64(offs[i/2]/512) || op.blocks != 16 || op.fua {
 			t.Errorf("command %d = %+v, want %v at LBA %d", i, op, wantOps[i], offs[i/2]/512)
+		}
+	}
+	// With FUA: the same WRITEs with the bit set, nothing else sent.
+	for _, off := range offs {
+		if _, err := d.WriteAtFUA(context.Background(), buf, off); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(buf))
+		if _, err := d.ReadAt(got, off); err != nil {
+			t.Fatal(err)
+		}
+		wantBytes(t, "read back after FUA", got, buf)
+	}
+	ops = x.takeOps()
+	if len(ops) != len(wantOps) {
+		t.Fatalf("commands = %+v", ops)
+	}
+	for i, op := range ops {
+		write := i%2 == 0
+		if op.op != wantOps[i] || op.lba != uint64(offs[i/2]/512) || op.fua != write {
+			t.Errorf("command %d = %+v, want %v at LBA %d, FUA %v", i, op, wantOps[i], offs[i/2]/512, write)
 		}
 	}
 }
@@ -883,4 +906,70 @@ func TestDiskOverSession(t *testing.T) {
 	if len(infos) != 1 || infos[0].WWN != strings.ToLower(wwn) || infos[0].Size != size {
 		t.Errorf("Rescan = %+v", infos)
 	}
+}
+
+func TestNewDiskFromScan(t *testing.T) {
+	const initiator = "iqn.2026-11.org.example:disk-scan"
+	e := diskE2EStart(t)
+	const size = 4 << 20
+	wwn := e.createLUN(t, "d0", size, initiator, 0)
+	s := e.dial(t, initiator)
+	ctx := context.Background()
+	infos, err := Rescan(ctx, s)
+	if err != nil || len(infos) != 1 {
+		t.Fatalf("Rescan = %+v, %v", infos, err)
+	}
+	if infos[0].BlockLimits == nil {
+		t.Fatal("the scan over a session did not read the Block Limits page")
+	}
+	opened, err := OpenDisk(ctx, s, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := &diskCountingExec{ex: s}
+	if _, err := NewDisk(ctx, counted, infos[0], DiskConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := counted.n.Load(); n != 0 {
+		t.Errorf("NewDisk sent %d commands, want none", n)
+	}
+	d, err := NewDisk(ctx, s, infos[0], DiskConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.WWN() != strings.ToLower(wwn) || d.Size() != size || d.Serial() != opened.Serial() ||
+		d.BlockLimits() != opened.BlockLimits() || d.Info() != opened.Info() {
+		t.Fatalf("NewDisk: %+v limits %+v; OpenDisk: %+v limits %+v", d.Info(), d.BlockLimits(), opened.Info(), opened.BlockLimits())
+	}
+	buf := bytes.Repeat([]byte{0xc3}, 8192)
+	if _, err := d.WriteAt(buf, 4096); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(buf))
+	if _, err := opened.ReadAt(got, 4096); err != nil {
+		t.Fatal(err)
+	}
+	wantBytes(t, "read back", got, buf)
+
+	// Without the page (a scan through another Executor) it asks.
+	info := infos[0]
+	info.BlockLimits = nil
+	if d, err = NewDisk(ctx, s, info, DiskConfig{}); err != nil || d.BlockLimits() != opened.BlockLimits() {
+		t.Fatalf("NewDisk without the page: limits %+v, %v", d.BlockLimits(), err)
+	}
+	info.DeviceType = 5
+	if _, err := NewDisk(ctx, s, info, DiskConfig{}); !errors.Is(err, ErrNotDisk) {
+		t.Fatalf("NewDisk of a CD-ROM = %v, want ErrNotDisk", err)
+	}
+}
+
+// diskCountingExec counts the commands it passes on.
+type diskCountingExec struct {
+	ex Executor
+	n  atomic.Int64
+}
+
+func (c *diskCountingExec) Execute(ctx context.Context, cmd *Command) (Response, error) {
+	c.n.Add(1)
+	return c.ex.Execute(ctx, cmd)
 }

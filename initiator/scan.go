@@ -33,6 +33,10 @@ type DiskInfo struct {
 	BlockSize int `json:"block_size"`
 	// DeviceType is the PERIPHERAL DEVICE TYPE (scsi.InquiryDevice*).
 	DeviceType uint8 `json:"device_type"`
+	// BlockLimits is the Block Limits VPD page (B0h) of a unit that has
+	// one, read in the same batch as the rest on a *Session (nil
+	// otherwise): with it, NewDisk needs no command of its own.
+	BlockLimits *scsi.VPDBlockLimits `json:"block_limits,omitempty"`
 }
 
 // IsDisk reports whether the unit is a direct-access block device.
@@ -174,9 +178,20 @@ func scanLUN(ctx context.Context, ex Executor, lun uint64) (DiskInfo, error) {
 		capErr error
 	)
 	if scanConcurrent(ex) {
-		b := scanFetch(ctx, ex, lun, []scsi.VPDPageCode{scsi.VPDPageSupported, scsi.VPDPageUnitSerial, scsi.VPDPageDeviceID}, true)
+		b := scanFetch(ctx, ex, lun, []scsi.VPDPageCode{scsi.VPDPageSupported, scsi.VPDPageUnitSerial,
+			scsi.VPDPageDeviceID, scsi.VPDPageBlockLimits}, true)
 		id, err = scanIdentifyFrom(ctx, ex, lun, b.inq, b.vpd)
 		blocks, bs, capErr = b.blocks, b.bs, b.capErr
+		if err == nil && id.info.IsDisk() && id.pages.Supports(scsi.VPDPageBlockLimits) {
+			// A page the unit lists but answers badly leaves BlockLimits
+			// nil: NewDisk then reads it itself.
+			if page, perr := b.vpd(ctx, ex, lun, scsi.VPDPageBlockLimits); perr == nil {
+				var bl scsi.VPDBlockLimits
+				if bl.UnmarshalBinary(page) == nil {
+					id.info.BlockLimits = &bl
+				}
+			}
+		}
 	} else {
 		id, err = scanIdentify(ctx, ex, lun)
 		if err == nil && id.info.IsDisk() {
