@@ -313,7 +313,7 @@ func (a *Agent) Connect(ctx context.Context, req ConnectRequest) (ConnectRespons
 		a.metrics.count("connect", err)
 		return ConnectResponse{}, err
 	}
-	fp := fmt.Sprintf("%s|%s|%s|%s|%s|%d", req.LUN, strings.ToLower(req.WWN), req.Target, req.Portal, req.ExpectLabel, req.Timeout)
+	fp := fmt.Sprintf("%s|%s|%s|%s|%s|%d|%t", req.LUN, strings.ToLower(req.WWN), req.Target, req.Portal, req.ExpectLabel, req.Timeout, req.Mapped)
 	return onceAs(a, ctx, "connect", req.RequestID, fp, func() (ConnectResponse, error) {
 		resp, err := a.connect(ctx, req)
 		a.metrics.count("connect", err)
@@ -345,19 +345,15 @@ func (a *Agent) connect(ctx context.Context, req ConnectRequest) (ConnectRespons
 		return resp, err
 	}
 	defer cancel()
-	var ref TargetRef
-	err = rec.do(StepMap, func() error {
-		name, err := a.targetName(ctx, req.Target)
-		if err != nil {
-			return err
-		}
-		ref = TargetRef{Name: name, Portal: req.Portal}
-		return a.mapLUN(ctx, name, req.LUN)
-	})
-	resp.Steps = rec.steps
+	name, err := a.targetName(ctx, req.Target)
+	if err == nil && !req.Mapped {
+		err = rec.do(StepMap, func() error { return a.mapLUN(ctx, name, req.LUN) })
+		resp.Steps = rec.steps
+	}
 	if err != nil {
 		return resp, fmt.Errorf("connect %s on %s: map: %w", req.LUN, a.cfg.Node, err)
 	}
+	ref := TargetRef{Name: name, Portal: req.Portal}
 	// From the login on, the target's session is in use: a disconnect of
 	// another disk must not log it out under this connect.
 	a.mu.Lock()
@@ -785,7 +781,7 @@ func (a *Agent) Format(ctx context.Context, req FormatRequest) (FormatResponse, 
 	case req.Label == "":
 		return FormatResponse{}, fmt.Errorf("%w: format: no label", ErrInvalid)
 	}
-	fp := strings.ToLower(req.WWN) + "|" + req.Label
+	fp := fmt.Sprintf("%s|%s|%t", strings.ToLower(req.WWN), req.Label, req.Fresh)
 	return onceAs(a, ctx, "format", req.RequestID, fp, func() (FormatResponse, error) {
 		resp := FormatResponse{RequestID: req.RequestID, Node: a.cfg.Node}
 		ctx, cancel, rec, err := a.begin(ctx, 0)
@@ -803,7 +799,7 @@ func (a *Agent) Format(ctx context.Context, req FormatRequest) (FormatResponse, 
 			if err != nil {
 				return err
 			}
-			return FormatDisk(ctx, dev, req.Label)
+			return FormatDisk(ctx, dev, req.Label, FormatOptions{Fresh: req.Fresh})
 		})
 		resp.Steps = rec.steps
 		a.metrics.count("format", err)

@@ -305,6 +305,10 @@ type ConnectRequest struct {
 	// ExpectLabel, when set, is the GPT partition name the node must read
 	// back from the disk (StepVerify).
 	ExpectLabel string `json:"expect_label,omitempty"`
+	// Mapped says the storage system maps the LUN to the node's igroup
+	// already (the create mapped it to the active node in the same
+	// request): the node skips StepMap.
+	Mapped bool `json:"mapped,omitempty"`
 	// Timeout bounds the whole connect; zero means DefaultNodeTimeout.
 	Timeout time.Duration `json:"timeout_ns,omitempty"`
 }
@@ -354,6 +358,9 @@ type FormatRequest struct {
 	WWN string `json:"wwn"`
 	// Label is the partition's name and the filesystem's label.
 	Label string `json:"label"`
+	// Fresh says the disk was created by this operation and never
+	// written (FormatOptions.Fresh): the format reads nothing first.
+	Fresh bool `json:"fresh,omitempty"`
 }
 
 // FormatResponse is a node's answer to a format.

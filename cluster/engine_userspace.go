@@ -327,9 +327,12 @@ func (e *UserspaceEngine) Open(ctx context.Context, wwn string) (BlockDevice, er
 		e.mu.Unlock()
 		return dev, nil
 	}
-	sess, lun := d.sess.sess, d.info.LUN
+	sess, info := d.sess.sess, d.info
+	lun := info.LUN
 	e.mu.Unlock()
-	disk, err := initiator.OpenDisk(ctx, sess, lun)
+	// The arrival's scan read the identity, capacity and limits: no
+	// command needed.
+	disk, err := initiator.NewDisk(ctx, sess, info, initiator.DiskConfig{})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctxError(ctx, "open disk "+wwn)
@@ -511,6 +514,15 @@ func (d *userspaceDevice) WriteAt(p []byte, off int64) (int, error) {
 		return 0, errReleased
 	}
 	return d.disk.WriteAt(p, off)
+}
+
+// WriteAtFUA writes whole blocks at off with Force Unit Access: durable
+// when it returns, no SYNCHRONIZE CACHE needed.
+func (d *userspaceDevice) WriteAtFUA(ctx context.Context, p []byte, off int64) (int, error) {
+	if d.released.Load() {
+		return 0, errReleased
+	}
+	return d.disk.WriteAtFUA(ctx, p, off)
 }
 
 // Size is the capacity in bytes.

@@ -57,6 +57,16 @@ func FATLabel(label string) string {
 	return b.String()
 }
 
+// FormatOptions tune FormatDisk.
+type FormatOptions struct {
+	// Fresh says the disk holds nothing yet (a LUN the operation has just
+	// created, thin and never written): blocks FormatDisk does not write
+	// are taken as zeros and nothing is read first. (On a disk that was
+	// written before, blocks FormatDisk writes in part are completed with
+	// zeros, and the blocks it does not write keep what they held.)
+	Fresh bool
+}
+
 // FormatDisk writes a GPT partition table on dev with one partition named
 // label that spans the disk (its start and end aligned to 1 MiB) and a FAT
 // filesystem labelled FATLabel(label) inside it: FAT32 when the partition
@@ -66,9 +76,11 @@ func FATLabel(label string) string {
 //
 // The disk's previous contents are lost. ctx is checked between the
 // steps; the block I/O itself is bounded by the device. The writes go
-// through a write-back cache, so a round trip to the device costs about
-// three: one batch of reads up front, one batch of writes, one sync.
-func FormatDisk(ctx context.Context, dev BlockDevice, label string) error {
+// through a write-back cache, so the format costs a few round trips to
+// the device: one batch of reads up front (none with opts.Fresh), one
+// batch of writes, one sync (none when the device writes with Force Unit
+// Access: the writes are durable as they complete).
+func FormatDisk(ctx context.Context, dev BlockDevice, label string, opts FormatOptions) error {
 	if label == "" || len([]rune(label)) > MaxPartitionName {
 		return fmt.Errorf("%w: label %q: want 1 to %d characters", ErrInvalid, label, MaxPartitionName)
 	}
@@ -96,10 +108,13 @@ func FormatDisk(ctx context.Context, dev BlockDevice, label string) error {
 	}
 	// go-diskfs does many small sequential reads and writes: serve them
 	// from a write-back cache, with the two GPT areas read up front in
-	// one batch and everything written at the end in another.
-	cache := newBlockCache(dev)
-	if err := cache.prefetch(ctx, [2]int64{0, formatReadAhead}, [2]int64{size - formatReadAhead, formatReadAhead}); err != nil {
-		return fmt.Errorf("cluster: format: read the disk: %w", err)
+	// one batch (unless the disk is fresh) and everything written at the
+	// end in another.
+	cache := newBlockCache(dev, opts.Fresh)
+	if !opts.Fresh {
+		if err := cache.prefetch(ctx, [2]int64{0, formatReadAhead}, [2]int64{size - formatReadAhead, formatReadAhead}); err != nil {
+			return fmt.Errorf("cluster: format: read the disk: %w", err)
+		}
 	}
 	adapter := newDiskBackend(cache)
 	d, err := diskfs.OpenBackend(adapter, diskfs.WithOpenMode(diskfs.ReadWrite), diskfs.WithSectorSize(diskfs.SectorSize(bs)))
@@ -149,7 +164,7 @@ func ReadLabel(ctx context.Context, dev BlockDevice) (string, error) {
 		return "", fmt.Errorf("%w: block size %d", ErrInvalid, bs)
 	}
 	// The primary GPT (header and entries) in one read up front.
-	cache := newBlockCache(dev)
+	cache := newBlockCache(dev, false)
 	if err := cache.prefetch(ctx, [2]int64{0, formatReadAhead}); err != nil {
 		return "", fmt.Errorf("cluster: read the GPT: %w", err)
 	}

@@ -67,6 +67,17 @@ func (d *countingDevice) batches(k byte) (string, int) {
 	return string(runs), n
 }
 
+// fuaDevice is a countingDevice that also writes with Force Unit Access,
+// logged as 'F'.
+type fuaDevice struct{ *countingDevice }
+
+func (d fuaDevice) WriteAtFUA(_ context.Context, p []byte, off int64) (int, error) {
+	if err := d.log('F'); err != nil {
+		return 0, err
+	}
+	return d.memDevice.WriteAt(p, off)
+}
+
 func (d *countingDevice) reset() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -86,7 +97,7 @@ func TestFormatDiskRoundTrips(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dev := &countingDevice{memDevice: newMemDevice(tt.size, tt.bs)}
-			if err := FormatDisk(ctx, dev, "rt"); err != nil {
+			if err := FormatDisk(ctx, dev, "rt", FormatOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			// One batch of reads (both GPT areas), one of writes, one sync.
@@ -101,6 +112,19 @@ func TestFormatDiskRoundTrips(t *testing.T) {
 			if runs, reads := dev.batches('R'); runs != "R" || reads > 1 {
 				t.Errorf("ReadLabel calls %q: want one read", dev.calls)
 			}
+
+			// A fresh disk on a device with FUA writes: one batch of
+			// FUA writes, nothing read, no sync; the same bytes.
+			fresh := fuaDevice{&countingDevice{memDevice: newMemDevice(tt.size, tt.bs)}}
+			if err := FormatDisk(ctx, fresh, "rt", FormatOptions{Fresh: true}); err != nil {
+				t.Fatal(err)
+			}
+			if runs, _ := fresh.batches('F'); runs != "F" {
+				t.Errorf("fresh format calls %q: want one batch of FUA writes", fresh.calls)
+			}
+			if got, err := ReadLabel(ctx, fresh); err != nil || got != "rt" {
+				t.Fatalf("ReadLabel after the fresh format = %q, %v; want \"rt\"", got, err)
+			}
 		})
 	}
 }
@@ -111,7 +135,7 @@ func TestBlockCache(t *testing.T) {
 	for i := range dev.data {
 		dev.data[i] = byte(i / 512)
 	}
-	c := newBlockCache(dev)
+	c := newBlockCache(dev, false)
 	// A miss reads its whole read-ahead window once.
 	got := make([]byte, 1024)
 	if _, err := c.ReadAt(got, 512); err != nil {
@@ -161,5 +185,58 @@ func TestBlockCache(t *testing.T) {
 	}
 	if _, err := c.WriteAt(got[:512], 1<<20); !errors.Is(err, ErrInvalid) {
 		t.Errorf("write past the end = %v, want ErrInvalid", err)
+	}
+}
+
+func TestBlockCacheFUA(t *testing.T) {
+	ctx := context.Background()
+	block := bytes.Repeat([]byte{0x5a}, 512)
+	// Nothing flushed before: the sync flush writes FUA and sends no
+	// SYNCHRONIZE CACHE.
+	dev := fuaDevice{&countingDevice{memDevice: newMemDevice(1<<20, 512)}}
+	c := newBlockCache(dev, true)
+	if _, err := c.WriteAt(block, 4096); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if string(dev.calls) != "F" {
+		t.Fatalf("calls %q: want one FUA write", dev.calls)
+	}
+	// A flush without sync wrote blocks before: only a SYNCHRONIZE CACHE
+	// makes those durable, so the sync flush writes plainly and syncs.
+	dev.reset()
+	if _, err := c.WriteAt(block, 8192); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.flush(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WriteAt(block, 16384); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if string(dev.calls) != "WWS" {
+		t.Fatalf("calls %q: want a write, then a write and a sync", dev.calls)
+	}
+	// Synced: FUA again.
+	dev.reset()
+	if _, err := c.WriteAt(block, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if string(dev.calls) != "F" {
+		t.Fatalf("calls %q after a sync: want one FUA write", dev.calls)
+	}
+	got := make([]byte, 512)
+	for _, off := range []int64{0, 4096, 8192, 16384} {
+		if _, err := dev.memDevice.ReadAt(got, off); err != nil || !bytes.Equal(got, block) {
+			t.Fatalf("block at %d not on the device: %v", off, err)
+		}
 	}
 }

@@ -77,47 +77,62 @@ func TestFormatDiskReadLabel(t *testing.T) {
 		{"4MiB-floor", MinFormatSize, 512, "tiny", filesystem.TypeFat16},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dev := newMemDevice(tt.size, tt.bs)
-			if err := FormatDisk(ctx, dev, tt.label); err != nil {
-				t.Fatalf("FormatDisk: %v", err)
+		for _, fresh := range []bool{false, true} {
+			name := tt.name
+			if fresh {
+				name += "-fresh-fua"
 			}
-			if dev.syncs == 0 {
-				t.Error("FormatDisk did not sync the device")
-			}
-			got, err := ReadLabel(ctx, dev)
-			if err != nil {
-				t.Fatalf("ReadLabel: %v", err)
-			}
-			if got != tt.label {
-				t.Errorf("ReadLabel = %q, want %q", got, tt.label)
-			}
-			// The filesystem inside is what go-diskfs reads back.
-			d, err := diskfs.OpenBackend(newDiskBackend(dev), diskfs.WithSectorSize(diskfs.SectorSize(tt.bs)))
-			if err != nil {
-				t.Fatalf("OpenBackend: %v", err)
-			}
-			if tt.bs == 512 { // go-diskfs v1.9.4 does not read back FAT32 on 4 KiB sectors
-				fsys, err := d.GetFilesystem(1)
+			t.Run(name, func(t *testing.T) {
+				dev := newMemDevice(tt.size, tt.bs)
+				// A fresh disk is formatted through a device with FUA
+				// writes: no sync needed.
+				var bd BlockDevice = dev
+				if fresh {
+					bd = fuaDevice{&countingDevice{memDevice: dev}}
+				}
+				if err := FormatDisk(ctx, bd, tt.label, FormatOptions{Fresh: fresh}); err != nil {
+					t.Fatalf("FormatDisk: %v", err)
+				}
+				if !fresh && dev.syncs == 0 {
+					t.Error("FormatDisk did not sync the device")
+				}
+				if fresh && dev.syncs != 0 {
+					t.Error("FormatDisk synced after FUA writes")
+				}
+				got, err := ReadLabel(ctx, dev)
 				if err != nil {
-					t.Fatalf("GetFilesystem: %v", err)
+					t.Fatalf("ReadLabel: %v", err)
 				}
-				if fsys.Type() != tt.fs {
-					t.Errorf("filesystem type = %v, want %v", fsys.Type(), tt.fs)
+				if got != tt.label {
+					t.Errorf("ReadLabel = %q, want %q", got, tt.label)
 				}
-				if lbl := fsys.Label(); lbl != FATLabel(tt.label) && lbl != fmt.Sprintf("%-11s", FATLabel(tt.label)) {
-					t.Errorf("FAT label = %q, want %q", lbl, FATLabel(tt.label))
+				// The filesystem inside is what go-diskfs reads back.
+				d, err := diskfs.OpenBackend(newDiskBackend(dev), diskfs.WithSectorSize(diskfs.SectorSize(tt.bs)))
+				if err != nil {
+					t.Fatalf("OpenBackend: %v", err)
 				}
-			}
-			// The partition starts at 1 MiB.
-			pt, err := d.GetPartitionTable()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if p := pt.GetPartitions()[0]; p.GetStart() != FormatAlign || (p.GetStart()+p.GetSize())%FormatAlign != 0 {
-				t.Errorf("partition at %d size %d: want both ends 1 MiB aligned", p.GetStart(), p.GetSize())
-			}
-		})
+				if tt.bs == 512 { // go-diskfs v1.9.4 does not read back FAT32 on 4 KiB sectors
+					fsys, err := d.GetFilesystem(1)
+					if err != nil {
+						t.Fatalf("GetFilesystem: %v", err)
+					}
+					if fsys.Type() != tt.fs {
+						t.Errorf("filesystem type = %v, want %v", fsys.Type(), tt.fs)
+					}
+					if lbl := fsys.Label(); lbl != FATLabel(tt.label) && lbl != fmt.Sprintf("%-11s", FATLabel(tt.label)) {
+						t.Errorf("FAT label = %q, want %q", lbl, FATLabel(tt.label))
+					}
+				}
+				// The partition starts at 1 MiB.
+				pt, err := d.GetPartitionTable()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p := pt.GetPartitions()[0]; p.GetStart() != FormatAlign || (p.GetStart()+p.GetSize())%FormatAlign != 0 {
+					t.Errorf("partition at %d size %d: want both ends 1 MiB aligned", p.GetStart(), p.GetSize())
+				}
+			})
+		}
 	}
 }
 
@@ -136,7 +151,7 @@ func TestFormatDiskRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := FormatDisk(ctx, newMemDevice(tt.size, tt.bs), tt.label)
+			err := FormatDisk(ctx, newMemDevice(tt.size, tt.bs), tt.label, FormatOptions{})
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("FormatDisk = %v, want ErrInvalid", err)
 			}

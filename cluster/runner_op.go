@@ -36,6 +36,9 @@ type operation struct {
 
 	active    NodeResult
 	activeErr error
+	// activeMu guards active.Steps and activeErr: the reserve and the
+	// format run at once.
+	activeMu  sync.Mutex
 	passives  []NodeResult
 	passiveOf []string // the passive nodes, in order
 
@@ -124,6 +127,7 @@ func (o *operation) activeStep(ctx context.Context, step Step, undo bool, fn fun
 	o.emit(ProgressEvent{Time: start, Node: o.r.cfg.Node, Role: RoleActive, Step: step, Status: NodeRunning})
 	err := fn(ctx)
 	st := StepTiming{Step: step, Start: start, Duration: time.Since(start)}
+	o.activeMu.Lock()
 	if err != nil {
 		st.Error = err.Error()
 		if !undo && o.activeErr == nil {
@@ -131,6 +135,7 @@ func (o *operation) activeStep(ctx context.Context, step Step, undo bool, fn fun
 		}
 	}
 	o.active.Steps = append(o.active.Steps, st)
+	o.activeMu.Unlock()
 	o.emit(ProgressEvent{Time: start.Add(st.Duration), Node: o.r.cfg.Node, Role: RoleActive, Step: step, Done: true, Status: NodeRunning, Error: st.Error})
 	return err
 }
@@ -144,10 +149,12 @@ func (o *operation) activeCall(ctx context.Context, first Step, call nodeCall) e
 	steps, err := call(cctx, o.r.cfg.Self, o.r.cfg.Node)
 	cancel()
 	steps = fillSteps(start, first, steps, err)
+	o.activeMu.Lock()
 	if err != nil && o.activeErr == nil {
 		o.activeErr = err
 	}
 	o.active.Steps = append(o.active.Steps, steps...)
+	o.activeMu.Unlock()
 	o.emitSteps(o.r.cfg.Node, RoleActive, steps, true, NodeRunning)
 	return err
 }
@@ -426,14 +433,30 @@ func (o *operation) disconnectCall(what string) nodeCall {
 // runConnect runs create and connect.
 func (o *operation) runConnect(ctx context.Context) error {
 	req, r := o.req, o.r
+	selfMapped := false // the create mapped the LUN to the active node's group
 	if req.Kind == OpCreate {
 		err := o.activeStep(ctx, StepCreateLUN, false, func(ctx context.Context) error {
-			info, err := r.cfg.Storage.CreateLUN(ctx, target.LUNCreate{Name: req.Resource, Size: req.Size})
+			// The LUN and its map to the active node's group in one
+			// request; a node whose group does not exist yet maps it
+			// itself in its connect (StepMap creates the group).
+			create := target.LUNCreate{Name: req.Resource, Size: req.Size,
+				Maps: []target.MapCreate{{IGroup: IGroupName(r.cfg.Node), Target: req.Target}}}
+			info, err := r.cfg.Storage.CreateLUN(ctx, create)
+			if apiCode(err) == "igroup_not_found" {
+				create.Maps = nil
+				info, err = r.cfg.Storage.CreateLUN(ctx, create)
+			}
 			if err != nil {
 				return storageErr("create LUN "+req.Resource, err)
 			}
 			o.createdLUN = true
 			o.setLUN(info)
+			if len(info.Maps) == 1 {
+				selfMapped = true
+				if o.disk.Target == "" {
+					o.disk.Target = info.Maps[0].Target
+				}
+			}
 			return nil
 		})
 		if err != nil {
@@ -456,10 +479,14 @@ func (o *operation) runConnect(ctx context.Context) error {
 
 	o.selfTouched = true
 	var selfTarget string
-	err := o.activeCall(ctx, StepMap, func(ctx context.Context, api NodeAPI, node string) ([]StepTiming, error) {
+	first := StepMap
+	if selfMapped {
+		first = StepLogin
+	}
+	err := o.activeCall(ctx, first, func(ctx context.Context, api NodeAPI, node string) ([]StepTiming, error) {
 		resp, err := api.Connect(ctx, ConnectRequest{
 			RequestID: o.requestID(node, "connect"), LUN: o.disk.Name, WWN: o.disk.WWN,
-			Target: req.Target, Portal: o.disk.Portal, Timeout: req.NodeTimeout,
+			Target: o.disk.Target, Portal: o.disk.Portal, Timeout: req.NodeTimeout, Mapped: selfMapped,
 		})
 		selfTarget = resp.Disk.Target
 		return resp.Steps, err
@@ -471,25 +498,35 @@ func (o *operation) runConnect(ctx context.Context) error {
 		o.disk.Target = selfTarget
 	}
 	// The owner holds the disk's Write Exclusive – Registrants Only
-	// reservation (fence.go).
+	// reservation (fence.go), and a disk it creates gets its partition
+	// table and filesystem: both at once (the key is registered, the
+	// format's writes are the owner's either way), so the two cost one
+	// round trip rather than two.
+	var reserveErr, formatErr error
+	var wg sync.WaitGroup
 	if rs, ok := r.cfg.Self.(reserver); ok {
-		err := o.activeStep(ctx, StepReserve, false, func(ctx context.Context) error { return rs.Reserve(ctx, o.disk.WWN) })
-		if err != nil {
-			return o.failActive(ctx, fmt.Errorf("reserve: %w", err))
-		}
+		wg.Go(func() {
+			reserveErr = o.activeStep(ctx, StepReserve, false, func(ctx context.Context) error { return rs.Reserve(ctx, o.disk.WWN) })
+		})
 	}
 	expect := ""
 	if req.Kind == OpCreate && !req.NoFormat {
-		err := o.activeStep(ctx, StepFormat, false, func(ctx context.Context) error {
-			fctx, cancel := context.WithTimeout(ctx, req.NodeTimeout)
-			defer cancel()
-			_, err := r.cfg.Self.Format(fctx, FormatRequest{RequestID: o.requestID(r.cfg.Node, "format"), WWN: o.disk.WWN, Label: req.Resource})
-			return err
-		})
-		if err != nil {
-			return o.failActive(ctx, fmt.Errorf("format: %w", err))
-		}
 		expect = req.Resource
+		wg.Go(func() {
+			formatErr = o.activeStep(ctx, StepFormat, false, func(ctx context.Context) error {
+				fctx, cancel := context.WithTimeout(ctx, req.NodeTimeout)
+				defer cancel()
+				_, err := r.cfg.Self.Format(fctx, FormatRequest{RequestID: o.requestID(r.cfg.Node, "format"), WWN: o.disk.WWN, Label: req.Resource, Fresh: o.createdLUN})
+				return err
+			})
+		})
+	}
+	wg.Wait()
+	if reserveErr != nil {
+		return o.failActive(ctx, fmt.Errorf("reserve: %w", reserveErr))
+	}
+	if formatErr != nil {
+		return o.failActive(ctx, fmt.Errorf("format: %w", formatErr))
 	}
 	o.res.Active = time.Since(o.started)
 
