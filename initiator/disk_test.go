@@ -772,11 +772,17 @@ const diskE2ETarget = "iqn.2026-11.org.lunar:disk-e2e"
 // diskE2EStart starts the target; cleanup stops it.
 func diskE2EStart(t *testing.T) *diskE2E {
 	t.Helper()
+	return diskE2EStartWith(t, &target.Engine{})
+}
+
+// diskE2EStartWith is diskE2EStart with the target's SCSI executor.
+func diskE2EStartWith(t *testing.T, ex target.Executor) *diskE2E {
+	t.Helper()
 	store, err := target.OpenStore(target.StoreConfig{DataDir: t.TempDir(), DefaultTarget: diskE2ETarget})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := target.NewServer(target.ServerConfig{Directory: store, Executor: &target.Engine{}})
+	srv, err := target.NewServer(target.ServerConfig{Directory: store, Executor: ex})
 	if err != nil {
 		store.Close()
 		t.Fatal(err)

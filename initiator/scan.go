@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/lunarsan/lunar/iscsi"
 	"github.com/lunarsan/lunar/scsi"
 )
 
@@ -149,7 +150,7 @@ func scanFetch(ctx context.Context, ex Executor, lun uint64, pages []scsi.VPDPag
 		wg.Go(func() { answers[i].b, answers[i].err = scanVPD(ctx, ex, lun, p) })
 	}
 	if capacity {
-		wg.Go(func() { b.blocks, b.bs, b.capErr = scanCapacity(ctx, ex, lun) })
+		wg.Go(func() { b.blocks, b.bs, b.capErr = scanCapacityPrimed(ctx, ex, lun) })
 	}
 	wg.Wait()
 	for i, p := range pages {
@@ -409,12 +410,39 @@ func firstByte(b []byte) byte {
 // 5.16), or with READ CAPACITY(10) (section 5.15) when the unit refuses
 // the 16-byte command as ILLEGAL REQUEST.
 func scanCapacity(ctx context.Context, ex Executor, lun uint64) (blocks uint64, blockSize uint32, err error) {
+	return scanCapacityFrom(ctx, ex, lun, false)
+}
+
+// scanCapacityPrimed is scanCapacity with a TEST UNIT READY in front of
+// the READ CAPACITY(16), which is ORDERED behind it, in one batch
+// (ExecuteInOrder): the unit attention a new nexus has pending (POWER
+// ON, RESET, 29/00), which INQUIRY and REPORT LUNS never report, goes to
+// the TEST UNIT READY, and the READ CAPACITY is not sent a second time
+// a round trip later.
+func scanCapacityPrimed(ctx context.Context, ex Executor, lun uint64) (blocks uint64, blockSize uint32, err error) {
+	return scanCapacityFrom(ctx, ex, lun, true)
+}
+
+func scanCapacityFrom(ctx context.Context, ex Executor, lun uint64, primed bool) (blocks uint64, blockSize uint32, err error) {
 	cdb, err := (&scsi.ReadCapacity16{AllocationLength: scsi.ReadCapacity16DataLength}).MarshalBinary()
 	if err != nil {
 		return 0, 0, err
 	}
 	buf := make([]byte, scsi.ReadCapacity16DataLength)
-	resp, err := scanExec(ctx, ex, &Command{LUN: lun, CDB: cdb, DataIn: buf})
+	var resp Response
+	if primed {
+		// TEST UNIT READY's answer does not matter (a unit attention,
+		// NOT READY): READ CAPACITY's does.
+		tur := &Command{LUN: lun, CDB: make([]byte, 6)}
+		rc := &Command{LUN: lun, CDB: cdb, DataIn: buf, Attr: iscsi.TaskAttrOrdered}
+		resps, errs := ExecuteInOrder(ctx, ex, tur, rc)
+		resp, err = resps[1], errs[1]
+		if scsi.IsUnitAttention(err) && ctx.Err() == nil {
+			resp, err = scanExec(ctx, ex, &Command{LUN: lun, CDB: cdb, DataIn: buf})
+		}
+	} else {
+		resp, err = scanExec(ctx, ex, &Command{LUN: lun, CDB: cdb, DataIn: buf})
+	}
 	switch {
 	case err == nil:
 		var d scsi.ReadCapacity16Data

@@ -1,0 +1,109 @@
+package initiator
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"sync"
+	"testing"
+
+	"github.com/lunarsan/lunar/iscsi"
+	"github.com/lunarsan/lunar/scsi"
+	"github.com/lunarsan/lunar/target"
+)
+
+// pipelineRW returns a WRITE(10) of data and a READ(10) into got of the
+// same blocks at lba, the READ with attribute attr.
+func pipelineRW(lba uint32, data, got []byte, attr iscsi.TaskAttr) (*Command, *Command) {
+	w := make([]byte, 10)
+	w[0] = byte(scsi.OpWrite10)
+	binary.BigEndian.PutUint32(w[2:6], lba)
+	binary.BigEndian.PutUint16(w[7:9], uint16(len(data)/512))
+	r := make([]byte, 10)
+	r[0] = byte(scsi.OpRead10)
+	binary.BigEndian.PutUint32(r[2:6], lba)
+	binary.BigEndian.PutUint16(r[7:9], uint16(len(got)/512))
+	return &Command{CDB: w, DataOut: data}, &Command{CDB: r, DataIn: got, Attr: attr}
+}
+
+func TestExecuteInOrder(t *testing.T) {
+	const initiator = "iqn.2026-11.org.example:pipeline"
+	e := diskE2EStart(t)
+	e.createLUN(t, "p0", 1<<20, initiator, 0)
+	s := e.dial(t, initiator)
+	ctx := context.Background()
+	// The power-on unit attention goes to the TEST UNIT READY (retried
+	// there); the READ CAPACITY behind it runs clean.
+	tur := &Command{CDB: make([]byte, 6)}
+	rc, err := (&scsi.ReadCapacity16{AllocationLength: scsi.ReadCapacity16DataLength}).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	capBuf := make([]byte, scsi.ReadCapacity16DataLength)
+	resps, errs := ExecuteInOrder(ctx, s, tur, &Command{CDB: rc, DataIn: capBuf, Attr: iscsi.TaskAttrOrdered})
+	if errs[0] != nil || errs[1] != nil || resps[1].DataIn != len(capBuf) {
+		t.Fatalf("TUR, READ CAPACITY = %v, %v (%d bytes)", errs[0], errs[1], resps[1].DataIn)
+	}
+	// An ORDERED READ behind a WRITE of the same blocks, issued together,
+	// always reads what the WRITE wrote; so does every READ of a batch on
+	// an Executor that is not a Session (one after another).
+	for _, ex := range []Executor{s, &diskCountingExec{ex: s}} {
+		for i := range 50 {
+			data := bytes.Repeat([]byte{byte(i + 1)}, 4096)
+			got := make([]byte, len(data))
+			w, r := pipelineRW(8, data, got, iscsi.TaskAttrOrdered)
+			_, errs := ExecuteInOrder(ctx, ex, w, r)
+			if errs[0] != nil || errs[1] != nil {
+				t.Fatalf("round %d: WRITE %v, READ %v", i, errs[0], errs[1])
+			}
+			if !bytes.Equal(got, data) {
+				t.Fatalf("round %d (%T): the ORDERED READ did not see the WRITE before it", i, ex)
+			}
+		}
+	}
+	if resps, errs := ExecuteInOrder(ctx, s); len(resps) != 0 || len(errs) != 0 {
+		t.Fatal("an empty batch returned results")
+	}
+	// A refused command fails alone, at its index.
+	bad := &Command{CDB: []byte{0xff, 0, 0, 0, 0, 0}}
+	_, errs = ExecuteInOrder(ctx, s, tur, bad, tur)
+	if errs[0] != nil || errs[2] != nil || !scsi.IsIllegalRequest(errs[1]) {
+		t.Fatalf("errors %v: want only the second, ILLEGAL REQUEST", errs)
+	}
+}
+
+// pipelineUACounter is a target executor that counts the commands that
+// ended in a unit attention, by opcode.
+type pipelineUACounter struct {
+	target.Engine
+	mu  sync.Mutex
+	uas map[scsi.OpCode]int
+}
+
+func (c *pipelineUACounter) Execute(t *target.Task) target.Result {
+	r := c.Engine.Execute(t)
+	if r.Status == scsi.StatusCheckCondition && len(r.Sense) > 2 && r.Sense[2]&0x0f == byte(scsi.SenseKeyUnitAttention) {
+		c.mu.Lock()
+		c.uas[scsi.OpCode(t.CDB[0])]++
+		c.mu.Unlock()
+	}
+	return r
+}
+
+func TestRescanTakesPowerOnUAWithTUR(t *testing.T) {
+	const initiator = "iqn.2026-11.org.example:primed"
+	c := &pipelineUACounter{uas: map[scsi.OpCode]int{}}
+	e := diskE2EStartWith(t, c)
+	e.createLUN(t, "u0", 1<<20, initiator, 0)
+	e.createLUN(t, "u1", 1<<20, initiator, 1)
+	s := e.dial(t, initiator)
+	infos, err := Rescan(context.Background(), s)
+	if err != nil || len(infos) != 2 || infos[0].Size != 1<<20 || infos[1].Size != 1<<20 {
+		t.Fatalf("Rescan = %+v, %v", infos, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.uas[scsi.OpTestUnitReady] != 2 || len(c.uas) != 1 {
+		t.Fatalf("unit attentions by opcode %v: want the power-on one of each LUN on TEST UNIT READY only", c.uas)
+	}
+}
