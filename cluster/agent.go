@@ -679,11 +679,16 @@ func (a *Agent) disconnect(ctx context.Context, req DisconnectRequest) (Disconne
 // unmapLUN removes the map of lun to the node's igroup on targetName; no
 // map is success.
 func (a *Agent) unmapLUN(ctx context.Context, targetName, lun string) error {
-	maps, err := a.cfg.Storage.Maps(ctx)
-	if err != nil {
-		return storageError(ctx, "list the maps", err)
+	// The node's own group's maps, not every map of the storage system:
+	// a disconnect costs the same with 1 or 1,000 nodes.
+	g, err := a.cfg.Storage.IGroup(ctx, a.igroup)
+	if target.IsNotFound(err) {
+		return nil // no group, nothing mapped to it
 	}
-	for _, m := range maps {
+	if err != nil {
+		return storageError(ctx, "look up group "+a.igroup, err)
+	}
+	for _, m := range g.Maps {
 		if m.IGroup != a.igroup || m.LUN != lun || m.Target != targetName {
 			continue
 		}
