@@ -613,3 +613,13 @@ func (d *Disk) Exec(ctx context.Context, cmd *Command) (Response, error) {
 	cmd.LUN = d.lun
 	return d.ex.Execute(ctx, cmd)
 }
+
+// ExecInOrder sends raw commands to the Disk's LUN as one ordered batch
+// (ExecuteInOrder): one round trip on a *Session, each command's LUN set
+// as Exec sets it.
+func (d *Disk) ExecInOrder(ctx context.Context, cmds ...*Command) ([]Response, []error) {
+	for _, c := range cmds {
+		c.LUN = d.lun
+	}
+	return ExecuteInOrder(ctx, d.ex, cmds...)
+}

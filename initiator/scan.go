@@ -413,12 +413,13 @@ func scanCapacity(ctx context.Context, ex Executor, lun uint64) (blocks uint64, 
 	return scanCapacityFrom(ctx, ex, lun, false)
 }
 
-// scanCapacityPrimed is scanCapacity with a TEST UNIT READY in front of
-// the READ CAPACITY(16), which is ORDERED behind it, in one batch
-// (ExecuteInOrder): the unit attention a new nexus has pending (POWER
-// ON, RESET, 29/00), which INQUIRY and REPORT LUNS never report, goes to
-// the TEST UNIT READY, and the READ CAPACITY is not sent a second time
-// a round trip later.
+// scanCapacityPrimed is scanCapacity with a TEST UNIT READY issued just
+// before the READ CAPACITY(16), which is ORDERED behind it: the unit
+// attention a new nexus has pending (POWER ON, RESET, 29/00), which
+// INQUIRY and REPORT LUNS never report, goes to the TEST UNIT READY, and
+// the READ CAPACITY is not sent a second time a round trip later. Nobody
+// waits for the TEST UNIT READY (its answer does not matter, and the
+// session sends it again after the unit attention).
 func scanCapacityPrimed(ctx context.Context, ex Executor, lun uint64) (blocks uint64, blockSize uint32, err error) {
 	return scanCapacityFrom(ctx, ex, lun, true)
 }
@@ -429,20 +430,15 @@ func scanCapacityFrom(ctx context.Context, ex Executor, lun uint64, primed bool)
 		return 0, 0, err
 	}
 	buf := make([]byte, scsi.ReadCapacity16DataLength)
-	var resp Response
-	if primed {
-		// TEST UNIT READY's answer does not matter (a unit attention,
-		// NOT READY): READ CAPACITY's does.
-		tur := &Command{LUN: lun, CDB: make([]byte, 6)}
-		rc := &Command{LUN: lun, CDB: cdb, DataIn: buf, Attr: iscsi.TaskAttrOrdered}
-		resps, errs := ExecuteInOrder(ctx, ex, tur, rc)
-		resp, err = resps[1], errs[1]
-		if scsi.IsUnitAttention(err) && ctx.Err() == nil {
-			resp, err = scanExec(ctx, ex, &Command{LUN: lun, CDB: cdb, DataIn: buf})
+	rc := &Command{LUN: lun, CDB: cdb, DataIn: buf}
+	if s, ok := ex.(*Session); ok && primed {
+		// Start gives the TEST UNIT READY its CmdSN before it returns:
+		// the READ CAPACITY's comes after.
+		if s.Start(ctx, &Command{LUN: lun, CDB: make([]byte, 6)}, func(Response, error) {}) == nil {
+			rc.Attr = iscsi.TaskAttrOrdered
 		}
-	} else {
-		resp, err = scanExec(ctx, ex, &Command{LUN: lun, CDB: cdb, DataIn: buf})
 	}
+	resp, err := scanExec(ctx, ex, rc)
 	switch {
 	case err == nil:
 		var d scsi.ReadCapacity16Data
