@@ -313,7 +313,7 @@ func (a *Agent) Connect(ctx context.Context, req ConnectRequest) (ConnectRespons
 		a.metrics.count("connect", err)
 		return ConnectResponse{}, err
 	}
-	fp := fmt.Sprintf("%s|%s|%s|%s|%s|%d|%t", req.LUN, strings.ToLower(req.WWN), req.Target, req.Portal, req.ExpectLabel, req.Timeout, req.Mapped)
+	fp := fmt.Sprintf("%s|%s|%s|%s|%s|%d|%t|%t", req.LUN, strings.ToLower(req.WWN), req.Target, req.Portal, req.ExpectLabel, req.Timeout, req.Mapped, req.Owner)
 	return onceAs(a, ctx, "connect", req.RequestID, fp, func() (ConnectResponse, error) {
 		resp, err := a.connect(ctx, req)
 		a.metrics.count("connect", err)
@@ -392,7 +392,11 @@ func (a *Agent) connect(ctx context.Context, req ConnectRequest) (ConnectRespons
 			return err
 		}
 		// Every node that connects a disk registers its reservation key
-		// on it (fence.go), so it can take the disk over and be fenced.
+		// on it (fence.go), so it can take the disk over and be fenced;
+		// the owner-to-be registers with its reservation.
+		if req.Owner {
+			return nil
+		}
 		if err := a.registerKey(ctx, ref, req.WWN); err != nil {
 			return fmt.Errorf("register the reservation key: %w", err)
 		}

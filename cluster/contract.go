@@ -309,6 +309,10 @@ type ConnectRequest struct {
 	// already (the create mapped it to the active node in the same
 	// request): the node skips StepMap.
 	Mapped bool `json:"mapped,omitempty"`
+	// Owner says the node takes the disk's reservation right after the
+	// connect (the create's active node): it registers its key with that
+	// reservation, in the same round trip, instead of at arrival.
+	Owner bool `json:"owner,omitempty"`
 	// Timeout bounds the whole connect; zero means DefaultNodeTimeout.
 	Timeout time.Duration `json:"timeout_ns,omitempty"`
 }

@@ -515,3 +515,30 @@ func TestFailoverCutOffOwner(t *testing.T) {
 		t.Fatal("no conflict seen")
 	}
 }
+
+// TestRegisterAndReserve: the owner's one-round-trip registration and
+// reservation is idempotent, and refused to a node while another holds
+// the disk (the batch's RESERVE conflicts, the one-at-a-time path names
+// the holder).
+func TestRegisterAndReserve(t *testing.T) {
+	env := startFailoverLocal(t, 2)
+	d := env.create(t, env.runners["node1"], "node2")
+	n1, n2 := env.node("node1"), env.node("node2")
+	wantHolder(t, n2, d.WWN, "node1")
+	f1, err := NewFence(n1.Engine(), "node1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f1.RegisterAndReserve(t.Context(), d.WWN); err != nil {
+		t.Fatalf("the holder again: %v", err)
+	}
+	f2, err := NewFence(n2.Engine(), "node2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f2.RegisterAndReserve(t.Context(), d.WWN)
+	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "reserved by key") {
+		t.Fatalf("another node's RegisterAndReserve = %v, want ErrConflict naming the holder's key", err)
+	}
+	wantHolder(t, n1, d.WWN, "node1")
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lunarsan/lunar/initiator"
+	"github.com/lunarsan/lunar/iscsi"
 	"github.com/lunarsan/lunar/scsi"
 )
 
@@ -168,6 +169,66 @@ func (e *UserspaceEngine) PersistentReserveOut(ctx context.Context, wwn string, 
 	return nil
 }
 
+// PROut is one PERSISTENT RESERVE OUT of a batch.
+type PROut struct {
+	// Action is the service action.
+	Action scsi.PROutServiceAction
+	// Type is the reservation type (RESERVE, RELEASE, PREEMPT).
+	Type scsi.PRType
+	// Params is the parameter list.
+	Params scsi.PROutParameters
+}
+
+// orderedReserver is a Reserver that sends several PERSISTENT RESERVE OUT
+// commands in one round trip, each ORDERED behind the ones before it
+// (UserspaceEngine).
+type orderedReserver interface {
+	PersistentReserveOutInOrder(ctx context.Context, wwn string, outs ...PROut) []error
+}
+
+var _ orderedReserver = (*UserspaceEngine)(nil)
+
+// PersistentReserveOutInOrder sends outs to the connected disk wwn as one
+// batch (initiator.ExecuteInOrder), every command after the first
+// ORDERED: each runs after the one before it completed, and the batch
+// costs one round trip. It returns each command's error at its index; a
+// command that met a unit attention is not sent again (the caller falls
+// back to one command at a time).
+func (e *UserspaceEngine) PersistentReserveOutInOrder(ctx context.Context, wwn string, outs ...PROut) []error {
+	errs := make([]error, len(outs))
+	d, err := e.initiatorDisk(ctx, wwn)
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	cmds := make([]*initiator.Command, len(outs))
+	for i, o := range outs {
+		data, err := o.Params.MarshalBinary()
+		if err != nil {
+			errs[i] = fmt.Errorf("%w: PERSISTENT RESERVE OUT parameters: %w", ErrInvalid, err)
+			return errs
+		}
+		cdb, err := (&scsi.PersistentReserveOut{ServiceAction: o.Action, Scope: scsi.PRScopeLU, Type: o.Type, ParameterListLength: uint32(len(data))}).MarshalBinary()
+		if err != nil {
+			errs[i] = fmt.Errorf("%w: PERSISTENT RESERVE OUT: %w", ErrInvalid, err)
+			return errs
+		}
+		cmds[i] = &initiator.Command{CDB: cdb, DataOut: data}
+		if i > 0 {
+			cmds[i].Attr = iscsi.TaskAttrOrdered
+		}
+	}
+	_, cerrs := d.ExecInOrder(ctx, cmds...)
+	for i, err := range cerrs {
+		if err != nil {
+			errs[i] = prError(ctx, "PERSISTENT RESERVE OUT "+outs[i].Action.String()+" on "+wwn, err)
+		}
+	}
+	return errs
+}
+
 // prError wraps a PR command's failure: a RESERVATION CONFLICT stays
 // recognisable (IsReservationConflict) and becomes ErrConflict, an ended
 // context ErrTimeout or its error, anything else ErrUnavailable.
@@ -217,6 +278,29 @@ func (f *Fence) Node() string { return f.node }
 // EXISTING KEY, so it works whatever the nexus had registered before).
 func (f *Fence) Register(ctx context.Context, wwn string) error {
 	return f.r.PersistentReserveOut(ctx, wwn, scsi.PROutRegisterAndIgnoreExistingKey, 0, scsi.PROutParameters{ServiceActionKey: f.key})
+}
+
+// RegisterAndReserve registers the node's key and takes the disk's
+// reservation: on an engine that batches PR commands
+// (PersistentReserveOutInOrder) the REGISTER and an ORDERED RESERVE behind
+// it go out together, one round trip; any failure there, or another
+// engine, takes the way of Register and then Reserve.
+func (f *Fence) RegisterAndReserve(ctx context.Context, wwn string) error {
+	if o, ok := f.r.(orderedReserver); ok {
+		errs := o.PersistentReserveOutInOrder(ctx, wwn,
+			PROut{Action: scsi.PROutRegisterAndIgnoreExistingKey, Params: scsi.PROutParameters{ServiceActionKey: f.key}},
+			PROut{Action: scsi.PROutReserve, Type: FenceType, Params: scsi.PROutParameters{Key: f.key}})
+		if errs[0] == nil && errs[1] == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctxError(ctx, "reserve "+wwn)
+		}
+	}
+	if err := f.Register(ctx, wwn); err != nil {
+		return err
+	}
+	return f.Reserve(ctx, wwn)
 }
 
 // Unregister removes the node's registration from the disk (REGISTER AND
@@ -447,7 +531,19 @@ func (a *Agent) Reserve(ctx context.Context, wwn string) error {
 	return f.Reserve(ctx, wwn)
 }
 
+// RegisterAndReserve registers the node's key on the connected disk wwn
+// and takes its reservation (Fence.RegisterAndReserve): the owner's
+// reserve step when its connect did not register (ConnectRequest.Owner).
+func (a *Agent) RegisterAndReserve(ctx context.Context, wwn string) error {
+	f, err := NewFence(a.cfg.Engine, a.cfg.Node)
+	if err != nil {
+		return nil
+	}
+	return f.RegisterAndReserve(ctx, wwn)
+}
+
 // reserver is a NodeAPI that can hold a disk's reservation (*Agent).
 type reserver interface {
 	Reserve(ctx context.Context, wwn string) error
+	RegisterAndReserve(ctx context.Context, wwn string) error
 }

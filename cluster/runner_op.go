@@ -479,6 +479,10 @@ func (o *operation) runConnect(ctx context.Context) error {
 
 	o.selfTouched = true
 	var selfTarget string
+	// A disk this operation creates is new to every node: the active
+	// node registers its key together with its reservation.
+	rs, canReserve := r.cfg.Self.(reserver)
+	owner := canReserve && req.Kind == OpCreate
 	first := StepMap
 	if selfMapped {
 		first = StepLogin
@@ -487,6 +491,7 @@ func (o *operation) runConnect(ctx context.Context) error {
 		resp, err := api.Connect(ctx, ConnectRequest{
 			RequestID: o.requestID(node, "connect"), LUN: o.disk.Name, WWN: o.disk.WWN,
 			Target: o.disk.Target, Portal: o.disk.Portal, Timeout: req.NodeTimeout, Mapped: selfMapped,
+			Owner: owner,
 		})
 		selfTarget = resp.Disk.Target
 		return resp.Steps, err
@@ -504,9 +509,14 @@ func (o *operation) runConnect(ctx context.Context) error {
 	// round trip rather than two.
 	var reserveErr, formatErr error
 	var wg sync.WaitGroup
-	if rs, ok := r.cfg.Self.(reserver); ok {
+	if canReserve {
 		wg.Go(func() {
-			reserveErr = o.activeStep(ctx, StepReserve, false, func(ctx context.Context) error { return rs.Reserve(ctx, o.disk.WWN) })
+			reserveErr = o.activeStep(ctx, StepReserve, false, func(ctx context.Context) error {
+				if owner {
+					return rs.RegisterAndReserve(ctx, o.disk.WWN)
+				}
+				return rs.Reserve(ctx, o.disk.WWN)
+			})
 		})
 	}
 	expect := ""
