@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lunarsan/lunar/initiator"
+	"github.com/lunarsan/lunar/iscsi"
 	"github.com/lunarsan/lunar/target"
 )
 
@@ -112,6 +113,9 @@ type Agent struct {
 	mu        sync.Mutex
 	closed    bool
 	defTarget string                      // the storage system's default target, once known
+	// groupReady: the node's igroup was seen to exist and hold its
+	// initiator, so a map sends the map alone (mapLUN).
+	groupReady atomic.Bool
 	inflight  map[TargetRef]int           // connects between login and their end
 	connected map[string]connectedDisk    // by lower-case WWN
 	logins    map[TargetRef]struct{}      // targets this agent logged in to
@@ -379,7 +383,17 @@ func (a *Agent) connect(ctx context.Context, req ConnectRequest) (ConnectRespons
 				return ctxError(ctx, "wait for the logout of "+ref.Name)
 			}
 		}
-		return a.cfg.Engine.Login(ctx, ref)
+		err := a.cfg.Engine.Login(ctx, ref)
+		if loginUnauthorized(err) && !req.Mapped {
+			// The group may have lost the initiator since it was last
+			// looked at: check it, map again, log in again.
+			a.groupReady.Store(false)
+			if err := a.mapLUN(ctx, ref.Name, req.LUN); err != nil {
+				return fmt.Errorf("map again after a login refused for authorization: %w", err)
+			}
+			err = a.cfg.Engine.Login(ctx, ref)
+		}
+		return err
 	})
 	resp.Steps = rec.steps
 	if err != nil {
@@ -496,6 +510,19 @@ func (a *Agent) mapLUN(ctx context.Context, targetName, lun string) error {
 		}
 		return nil
 	}
+	if a.groupReady.Load() {
+		// The group was ready the last time: the map alone. A group
+		// deleted since is found here; an initiator taken out of it
+		// shows as a login refused for authorization (connect).
+		err := mapIt()
+		if apiCode(err) != "igroup_not_found" {
+			if err != nil {
+				return storageError(ctx, "map LUN "+lun+" to group "+a.igroup, err)
+			}
+			return nil
+		}
+		a.groupReady.Store(false)
+	}
 	var mapErr error
 	mapped := make(chan struct{})
 	go func() {
@@ -532,7 +559,15 @@ func (a *Agent) mapLUN(ctx context.Context, targetName, lun string) error {
 	if mapErr != nil {
 		return storageError(ctx, "map LUN "+lun+" to group "+a.igroup, mapErr)
 	}
+	a.groupReady.Store(true)
 	return nil
+}
+
+// loginUnauthorized reports whether err is a login the target refused for
+// authorization: the initiator is in no group that sees a LUN there.
+func loginUnauthorized(err error) bool {
+	var le *iscsi.LoginError
+	return errors.As(err, &le) && le.Class == iscsi.LoginClassInitiatorError && le.Detail == iscsi.LoginDetailAuthorizationFailure
 }
 
 // apiCode returns the storage API's error code of err, if it is one.

@@ -490,3 +490,58 @@ func TestLocalStartClose(t *testing.T) {
 		t.Fatalf("goroutines left after Close:\n%s", leaked)
 	}
 }
+
+// TestAgentGroupChangedBehindIt: once its group is known, a connect maps
+// without looking the group up; a group deleted, or an initiator taken
+// out of it, since then is noticed and made good.
+func TestAgentGroupChangedBehindIt(t *testing.T) {
+	tt := startAgentTarget(t)
+	ctx := context.Background()
+	a := newTestAgent(t, tt, "n1")
+	connect := func(id, name string) {
+		t.Helper()
+		lun := tt.createLUN(t, name, 16<<20)
+		resp, err := a.Connect(ctx, ConnectRequest{RequestID: id, LUN: name, WWN: lun.WWN, Portal: tt.portal, Timeout: 20 * time.Second})
+		if err != nil {
+			t.Fatalf("Connect %s: %v", name, err)
+		}
+		if !strings.EqualFold(resp.Disk.WWN, lun.WWN) {
+			t.Fatalf("connected %+v, want %s", resp.Disk, lun.WWN)
+		}
+		if n := len(mapsOf(t, tt, a.IGroup(), name)); n != 1 {
+			t.Fatalf("%d maps of %s", n, name)
+		}
+	}
+	connect("r1", "v1")
+	if !a.groupReady.Load() {
+		t.Fatal("the group is not marked ready after a connect")
+	}
+	// Everything disconnected (the session logs out), the initiator taken
+	// out of the group: the next connect's login is refused, the agent
+	// puts the initiator back and logs in.
+	if _, err := a.Disconnect(ctx, DisconnectRequest{RequestID: "d1", LUN: "v1", WWN: mapsWWN(t, tt, "v1"), Timeout: 20 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tt.storage.RemoveInitiator(ctx, a.IGroup(), LocalInitiatorPrefix+"n1"); err != nil {
+		t.Fatal(err)
+	}
+	connect("r2", "v2")
+	// The group deleted: the map finds it missing and makes it again.
+	if _, err := a.Disconnect(ctx, DisconnectRequest{RequestID: "d2", LUN: "v2", WWN: mapsWWN(t, tt, "v2"), Timeout: 20 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tt.storage.DeleteIGroup(ctx, a.IGroup(), true); err != nil {
+		t.Fatal(err)
+	}
+	connect("r3", "v3")
+}
+
+// mapsWWN returns the WWN of the LUN name.
+func mapsWWN(t *testing.T, tt *agentTarget, name string) string {
+	t.Helper()
+	info, err := tt.storage.LUN(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.WWN
+}
