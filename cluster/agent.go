@@ -112,14 +112,14 @@ type Agent struct {
 
 	mu        sync.Mutex
 	closed    bool
-	defTarget string                      // the storage system's default target, once known
+	defTarget string // the storage system's default target, once known
 	// groupReady: the node's igroup was seen to exist and hold its
 	// initiator, so a map sends the map alone (mapLUN).
 	groupReady atomic.Bool
-	inflight  map[TargetRef]int           // connects between login and their end
-	connected map[string]connectedDisk    // by lower-case WWN
-	logins    map[TargetRef]struct{}      // targets this agent logged in to
-	logouts   map[TargetRef]chan struct{} // logouts in progress, closed when done
+	inflight   map[TargetRef]int           // connects between login and their end
+	connected  map[string]connectedDisk    // by lower-case WWN
+	logins     map[TargetRef]struct{}      // targets this agent logged in to
+	logouts    map[TargetRef]chan struct{} // logouts in progress, closed when done
 }
 
 // connectedDisk is a disk the agent connected.
