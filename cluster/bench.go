@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -193,7 +194,8 @@ type BenchSummary struct {
 }
 
 // RunBench runs the connect benchmark cfg describes on a Local cluster of
-// max(Nodes)+1 agents, each behind its own emulated link: for every
+// max(Nodes)+1 agents, each behind its own emulated link (latency 0: a
+// cluster of its own without links, see runBench): for every
 // latency, node count and repeat, a create then a delete in each mode,
 // the modes' order alternating between repeats. It returns the report,
 // complete up to the first failed run when err is not nil.
@@ -277,23 +279,62 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// runBench starts the cluster and runs every run into rep.
-func runBench(ctx context.Context, cfg BenchConfig, rep *BenchReport) (err error) {
-	links, err := newNodeLinks(cfg.Logger)
-	if err != nil {
-		return err
+// runBench runs every run into rep. A latency of 0 runs on a cluster of
+// its own whose nodes reach the target directly over loopback: a proxy
+// without a toxic emulates nothing and only adds two copies and four
+// system calls to every message. The other latencies share a cluster
+// whose nodes each have their own toxiproxy links.
+func runBench(ctx context.Context, cfg BenchConfig, rep *BenchReport) error {
+	rep.Agents = slices.Max(cfg.Nodes) + 1
+	var direct, linked []time.Duration
+	for _, lat := range cfg.Latencies {
+		if lat == 0 {
+			direct = append(direct, lat)
+		} else {
+			linked = append(linked, lat)
+		}
 	}
-	defer links.close()
-	maxNodes := slices.Max(cfg.Nodes)
-	rep.Agents = maxNodes + 1
+	for _, part := range []struct {
+		name string
+		lats []time.Duration
+	}{{"direct", direct}, {"linked", linked}} {
+		if len(part.lats) == 0 {
+			continue
+		}
+		dir := ""
+		if cfg.Dir != "" {
+			dir = filepath.Join(cfg.Dir, part.name)
+		}
+		if err := runBenchCluster(ctx, cfg, rep, dir, part.name == "linked", part.lats); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runBenchCluster starts a cluster in dir, with toxiproxy links when
+// linked, and runs the runs of lats on it. The first cluster measures the
+// memory per agent.
+func runBenchCluster(ctx context.Context, cfg BenchConfig, rep *BenchReport, dir string, linked bool, lats []time.Duration) (err error) {
+	var links *nodeLinks
+	if linked {
+		if links, err = newNodeLinks(cfg.Logger); err != nil {
+			return err
+		}
+		defer links.close()
+	}
+	measure := rep.Memory.Idle == 0 && rep.Memory.Connected == 0
 	var baseline int64
 	link := func(i int, portal, storageURL string) (string, string, error) {
-		if i == 0 {
+		if i == 0 && measure {
 			baseline = heapInUse() // etcd and the target are up, no agent yet
+		}
+		if links == nil {
+			return portal, storageURL, nil
 		}
 		return links.add(i, portal, storageURL)
 	}
-	l, err := StartLocal(ctx, LocalConfig{Dir: cfg.Dir, Nodes: rep.Agents, Logger: cfg.Logger, NodeLink: link})
+	l, err := StartLocal(ctx, LocalConfig{Dir: dir, Nodes: rep.Agents, Logger: cfg.Logger, NodeLink: link})
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -321,10 +362,12 @@ func runBench(ctx context.Context, cfg BenchConfig, rep *BenchReport) (err error
 		rep.Memory.Idle = max(heapInUse()-baseline, 0) / int64(rep.Agents)
 	}
 
-	b := &benchDriver{cfg: cfg, l: l, runner: runner, rep: rep, baseline: baseline, maxNodes: maxNodes}
-	for _, lat := range cfg.Latencies {
-		if err := links.setLatency(lat); err != nil {
-			return err
+	b := &benchDriver{cfg: cfg, l: l, runner: runner, rep: rep, baseline: baseline, maxNodes: rep.Agents - 1, measured: !measure}
+	for _, lat := range lats {
+		if links != nil {
+			if err := links.setLatency(lat); err != nil {
+				return err
+			}
 		}
 		for _, n := range cfg.Nodes {
 			for r := 1; r <= cfg.Repeat; r++ {
