@@ -116,6 +116,10 @@ func (c *sessConn) fail(err error) {
 	c.deadOnce.Do(func() {
 		c.err = err
 		close(c.dead)
+		if c.br.poll != nil {
+			// Wake a reader waiting in poll(2): Close would wait for it.
+			c.br.poll.closeWake()
+		}
 		c.nc.Close()
 	})
 }
@@ -132,7 +136,13 @@ func (c *sessConn) run() {
 func (c *sessConn) serveLogout(ctx context.Context) {
 	defer c.s.wg.Done()
 	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, func() { c.nc.SetReadDeadline(time.Unix(1, 0)) })
+		stop := context.AfterFunc(ctx, func() {
+			c.nc.SetReadDeadline(time.Unix(1, 0))
+			if c.br.poll != nil {
+				// Wait in poll(2) notices no deadline.
+				c.br.poll.shutdown()
+			}
+		})
 		defer stop()
 	}
 	c.serve()
@@ -148,13 +158,26 @@ func (c *sessConn) serve() {
 		go c.keepalive(c.s.cfg.NOPInterval, c.s.cfg.NOPTimeout)
 	}
 	for {
-		if c.s.donePending.Load() && c.br.Buffered() < iscsi.BHSLen {
-			// Every answer already received is handled: run the
-			// callbacks of the asynchronous commands they finished before
-			// waiting for more, and write what the callbacks issued in one
-			// go.
+		if c.s.donePending.Load() && c.br.Buffered() < iscsi.BHSLen &&
+			(c.br.Buffered() > 0 || !c.br.fillNow(iscsi.BHSLen)) {
+			// Every answer already received is handled, including what
+			// the socket holds (a read that does not wait takes it in):
+			// run the callbacks of the asynchronous commands they
+			// finished before waiting for more, and write what the
+			// callbacks issued in one go. Answers that keep coming
+			// first are handled first, so that the commands their
+			// callbacks issue leave together, as libiscsi's do.
 			c.runBatch()
 		}
+		// Waiting in the kernel spares the runtime's wake-ups (see
+		// connPoller), but a goroutine the reader wakes (an Execute
+		// call's) would have to be taken by another thread: wait in the
+		// network poller while any is in flight, so that it runs on
+		// this thread at once. An idle session waits there too: a
+		// thread blocked in poll(2) per idle session is a thread and a
+		// P hand-off per answer for nothing (a cluster node holds many
+		// sessions that wait far more than they work).
+		c.br.kernelWait = c.s.asyncN.Load() > 0 && c.syncInFlight() <= 0
 		f, err := c.fr.ReadHeader()
 		if err == nil {
 			if ka {

@@ -5,6 +5,7 @@ package initiator
 import (
 	"net"
 	"syscall"
+	"time"
 )
 
 // connRaw returns nil: the reader never writes without blocking here.
@@ -12,3 +13,19 @@ func connRaw(nc net.Conn) syscall.RawConn { return nil }
 
 // connTryWrite writes nothing.
 func connTryWrite(rc syscall.RawConn, b []byte) (int, error) { return 0, nil }
+
+// connPollIn is unused here.
+const connPollIn = 1
+
+// connPoller is a stub: newConnPoller returns nil here, and the reader
+// waits in Go's network poller.
+type connPoller struct{}
+
+// newConnPoller returns nil.
+func newConnPoller(nc net.Conn) *connPoller { return nil }
+
+func (p *connPoller) tryRead(b []byte) (int, error)               { return 0, nil }
+func (p *connPoller) wait(events int16, deadline time.Time) error { return nil }
+func (p *connPoller) writeAll(b []byte, deadline time.Time) error { return nil }
+func (p *connPoller) shutdown()                                   {}
+func (p *connPoller) closeWake()                                  {}

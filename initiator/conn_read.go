@@ -1,13 +1,19 @@
 package initiator
 
-import "io"
+import (
+	"io"
+	"runtime"
+	"sync/atomic"
+	"time"
+)
 
 // Sizes of a connection's read buffer.
 const (
-	// connReadMin is the buffer a connection starts with: enough for every
-	// Login Response, so a session that only logs in and out never needs
-	// more.
-	connReadMin = 4 << 10
+	// connReadMin is the buffer a connection starts with: enough for the
+	// Login Responses of common targets (tgt's final one is 328 bytes),
+	// so a session that only logs in and out allocates little; a longer
+	// one takes a read more, and the buffer grows.
+	connReadMin = 1 << 10
 	// connReadMax is the largest the buffer grows: room for the answers
 	// to a queue depth of small reads, taken in by one read.
 	connReadMax = 64 << 10
@@ -30,7 +36,28 @@ type connReader struct {
 	// read alone and its data segment straight into the command's buffer
 	// instead of through (and copied out of) this one.
 	headerOnly bool
+	// poll, when set, reads r's socket without Go's network poller:
+	// for fillNow, and for every read while kernelWait is set, which
+	// then waits in the kernel (see connPoller).
+	poll       *connPoller
+	kernelWait bool
+	deadline   time.Time // bounds the waits in the kernel, if not zero
+	// drained is set when fillNow found the socket empty: the next read
+	// waits for it first instead of trying a read that would fail.
+	drained bool
 }
+
+// connYieldEvery is how often a reader that waits in the kernel yields
+// its P (see readConn).
+const connYieldEvery = 4 * time.Millisecond
+
+// connYielded is when a reader that waits in the kernel last yielded, in
+// nanoseconds since connEpoch: one clock for all connections, so that a
+// short-lived one (a login) does not yield at its first wait.
+var (
+	connEpoch   = time.Now()
+	connYielded atomic.Int64
+)
 
 // expectLarge says whether the PDUs that come carry data segments
 // larger than the buffer.
@@ -39,6 +66,34 @@ func (b *connReader) expectLarge(large bool) { b.headerOnly = large }
 // newConnReader returns a reader of r with the smallest buffer.
 func newConnReader(r io.Reader) *connReader {
 	return &connReader{r: r, buf: make([]byte, connReadMin)}
+}
+
+// fillNow reads into the empty buffer what the connection holds already,
+// without waiting, and reports whether anything came (or an error, which
+// the next Read returns). At most want bytes are read while headerOnly
+// is set, so that a data segment still lands in its command's buffer.
+func (b *connReader) fillNow(want int) bool {
+	if b.poll == nil || b.start != b.end || b.err != nil {
+		return b.err != nil
+	}
+	if b.grow {
+		b.grow = false
+		b.buf = make([]byte, min(2*len(b.buf), connReadMax))
+	}
+	p := b.buf
+	if b.headerOnly {
+		p = p[:min(want, len(p))]
+	}
+	n, err := b.poll.tryRead(p)
+	if n < 0 || n > len(p) {
+		n, err = 0, io.ErrNoProgress
+	}
+	b.start, b.end, b.err = 0, n, err
+	b.drained = n == 0 && err == nil
+	if n == len(b.buf) && n < connReadMax {
+		b.grow = true
+	}
+	return n > 0 || err != nil
 }
 
 // Buffered returns how many bytes can be read without reading r.
@@ -60,10 +115,10 @@ func (b *connReader) Read(p []byte) (int, error) {
 			b.buf = make([]byte, min(2*len(b.buf), connReadMax))
 		}
 		if len(p) >= len(b.buf) || b.headerOnly {
-			return b.r.Read(p)
+			return b.readConn(p)
 		}
 		b.start, b.end = 0, 0
-		n, err := b.r.Read(b.buf)
+		n, err := b.readConn(b.buf)
 		if n < 0 || n > len(b.buf) {
 			return 0, io.ErrNoProgress
 		}
@@ -83,4 +138,30 @@ func (b *connReader) Read(p []byte) (int, error) {
 	n := copy(p, b.buf[b.start:b.end])
 	b.start += n
 	return n, nil
+}
+
+// readConn reads from r, waiting in the kernel while kernelWait is set.
+func (b *connReader) readConn(p []byte) (int, error) {
+	if b.poll == nil || !b.kernelWait {
+		return b.r.Read(p)
+	}
+	for {
+		if b.drained {
+			b.drained = false
+		} else if n, err := b.poll.tryRead(p); n > 0 || err != nil {
+			return n, err
+		}
+		// A goroutine that never yields is preempted by the runtime's
+		// monitor after 10 ms, which takes its P in the system call and
+		// brings the monitor back to polling every 20 µs: yield every
+		// few milliseconds, before a wait. Not before every wait: a
+		// yield wakes an idle thread to look for work.
+		if now := int64(time.Since(connEpoch)); now-connYielded.Load() >= int64(connYieldEvery) {
+			connYielded.Store(now)
+			runtime.Gosched()
+		}
+		if err := b.poll.wait(connPollIn, b.deadline); err != nil {
+			return 0, err
+		}
+	}
 }

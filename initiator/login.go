@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"runtime"
 	"time"
 
 	"github.com/lunarsan/lunar/iscsi"
@@ -49,27 +51,70 @@ func loginDial(ctx context.Context, cfg *Config, typ iscsi.SessionType) (*loginR
 
 // loginDialOnce is one connect and login.
 func loginDialOnce(ctx context.Context, cfg *Config, typ iscsi.SessionType) (*loginResult, error) {
-	uncancellable := ctx.Done() == nil
-	ctx, cancel := context.WithTimeout(ctx, cfg.LoginTimeout)
-	defer cancel()
+	start := time.Now()
 	var d net.Dialer
+	// With a context that is never cancelled, no name to resolve and a
+	// SYN retransmission count that gives up in time, only LoginTimeout
+	// bounds the connect and the kernel enforces it: connecting without a
+	// context spares the goroutine and timers Go would use to watch one.
+	kernel := ctx.Done() == nil && loginIPPortal(cfg.Portal) && loginKernelBound(&d, cfg.LoginTimeout)
 	dctx := ctx
-	if uncancellable && loginIPPortal(cfg.Portal) && loginKernelBound(&d, cfg.LoginTimeout) {
-		// Only LoginTimeout bounds the connect, and the kernel enforces
-		// it: no name to resolve, and a SYN retransmission count that
-		// gives up in time. Connecting without a context spares the
-		// goroutine and timers Go would use to watch one.
-		dctx = context.Background()
+	if !kernel {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.LoginTimeout)
+		defer cancel()
+		dctx = ctx
 	}
 	nc, err := d.DialContext(dctx, "tcp", cfg.Portal)
 	if err != nil {
 		return nil, fmt.Errorf("initiator: connect %s: %w", cfg.Portal, err)
 	}
+	br := newConnReader(nc)
+	if runtime.GOMAXPROCS(0) > 1 {
+		// The login waits for its answers in the kernel (see connPoller);
+		// the Full Feature Phase's reader goes on with it.
+		br.poll = newConnPoller(nc)
+	}
+	if kernel && br.poll != nil {
+		// The rest of the login too is bounded in the kernel: poll(2)
+		// with a timeout for every wait, no timer. A pending timer keeps
+		// an idle thread of the runtime in epoll_wait, woken by each
+		// answer of the target.
+		lc := loginConn{nc: nc, br: br, kernel: true, deadline: start.Add(cfg.LoginTimeout)}
+		br.kernelWait, br.deadline = true, lc.deadline
+		lr, err := loginRun(nc, &lc, cfg, typ)
+		// Who reads on (discovery, a session's reader) decides how to
+		// wait, without a deadline.
+		br.kernelWait, br.deadline = false, time.Time{}
+		if err != nil {
+			nc.Close()
+			if errors.Is(err, os.ErrDeadlineExceeded) && !isLoginVerdict(err) {
+				err = fmt.Errorf("initiator: login to %s: %w", cfg.Portal, context.DeadlineExceeded)
+			}
+			return nil, err
+		}
+		return lr, nil
+	}
+	if kernel {
+		// No poller: the login's context watches LoginTimeout.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, start.Add(cfg.LoginTimeout))
+		defer cancel()
+	}
 	// Cancelling ctx, or its LoginTimeout passing, unblocks the socket, not
 	// just a flag. (No socket deadline besides: ctx's timer is the one
 	// timer of the login, and the socket needs no reset afterwards.)
-	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
-	lr, err := loginRun(nc, cfg, typ)
+	stop := context.AfterFunc(ctx, func() {
+		nc.SetDeadline(time.Unix(1, 0))
+		if br.poll != nil {
+			// A wait in poll(2) notices no deadline.
+			br.poll.shutdown()
+		}
+	})
+	// A login under a context that can end waits in the network poller:
+	// many of them at once (a cluster's nodes in one process) would each
+	// hold a thread in poll(2) and wake it for its one answer.
+	lr, err := loginRun(nc, &loginConn{nc: nc, br: br}, cfg, typ)
 	if !stop() || err != nil {
 		nc.Close()
 		if ctx.Err() != nil && (err == nil || !isLoginVerdict(err)) {
@@ -78,6 +123,40 @@ func loginDialOnce(ctx context.Context, cfg *Config, typ iscsi.SessionType) (*lo
 		return nil, err
 	}
 	return lr, nil
+}
+
+// loginConn is how a login reads and writes its connection. Its Framer
+// and connWriter go on into the Full Feature Phase.
+type loginConn struct {
+	nc net.Conn
+	br *connReader
+	fr *iscsi.Framer // set by loginRun
+	cw connWriter    // what fr writes to
+	// kernel says br's poller writes what fr wrote, waiting in poll(2)
+	// until deadline (the kernel-bounded login); otherwise cw writes it
+	// to nc.
+	kernel   bool
+	deadline time.Time
+	scratch  []byte
+}
+
+// writePDU writes one PDU of the login.
+func (lc *loginConn) writePDU(p iscsi.PDU) error {
+	if err := lc.fr.WritePDU(p); err != nil {
+		lc.cw.reset()
+		return err
+	}
+	if !lc.kernel {
+		return lc.cw.writeTo(lc.nc)
+	}
+	// One write for the header and the text, as writev would do.
+	b := lc.scratch[:0]
+	for _, s := range lc.cw.bufs {
+		b = append(b, s...)
+	}
+	lc.cw.reset()
+	lc.scratch = b
+	return lc.br.poll.writeAll(b, lc.deadline)
 }
 
 // writePDU writes one PDU on a logged-in connection that has no
@@ -124,17 +203,19 @@ func isLoginVerdict(err error) bool {
 
 // loginRun drives the login on nc: the security stage (AuthMethod, CHAP)
 // and the operational stage, up to the Full Feature Phase.
-func loginRun(nc net.Conn, cfg *Config, typ iscsi.SessionType) (*loginResult, error) {
-	// One buffered reader for the whole connection: a Login Response
-	// arrives in one read instead of two (header, then text), and the
-	// target sends nothing during login but the answer to each request,
-	// so nothing of the Full Feature Phase is ever read into the buffer
-	// early.
-	br := newConnReader(nc)
-	fr, err := iscsi.NewFramer(br, nc, iscsi.FramerConfig{})
+//
+// lc.br is the one buffered reader of nc for the whole connection: a Login
+// Response arrives in one read instead of two (header, then text), and
+// the target sends nothing during login but the answer to each request,
+// so nothing of the Full Feature Phase is ever read into the buffer
+// early.
+func loginRun(nc net.Conn, lc *loginConn, cfg *Config, typ iscsi.SessionType) (*loginResult, error) {
+	br := lc.br
+	fr, err := iscsi.NewFramer(br, &lc.cw, iscsi.FramerConfig{})
 	if err != nil {
 		return nil, err
 	}
+	lc.fr = fr
 	ncfg := iscsi.NegotiatorConfig{
 		InitiatorName:            cfg.InitiatorName,
 		InitiatorAlias:           cfg.InitiatorAlias,
@@ -203,7 +284,7 @@ func loginRun(nc net.Conn, cfg *Config, typ iscsi.SessionType) (*loginResult, er
 		req.ExpStatSN = expStatSN
 		// RFC 7143 section 11.12: Login Requests are always immediate
 		// (the codec sets the I bit, which tgt insists on).
-		resp, text, err := loginExchange(fr, &req, acc, &expStatSN)
+		resp, text, err := loginExchange(lc, &req, acc, &expStatSN)
 		if err != nil {
 			return nil, err
 		}
@@ -276,17 +357,16 @@ func loginRun(nc net.Conn, cfg *Config, typ iscsi.SessionType) (*loginResult, er
 			// The negotiated lengths and digests hold from the first PDU of
 			// the Full Feature Phase on; the buffered reader holds nothing:
 			// the target sends nothing until the initiator does.
-			cw := &connWriter{}
-			ffp, err := iscsi.NewFramer(br, cw, iscsi.FramerConfig{
-				MaxRecvDataSegmentLength: int(p.InitiatorMaxRecvDSL),
-				MaxSendDataSegmentLength: int(p.TargetMaxRecvDSL),
-				HeaderDigest:             p.HeaderDigest,
-				DataDigest:               p.DataDigest,
-			})
-			if err != nil {
+			// The login's Framer goes on, set up for them (neither side
+			// is in use).
+			if err := fr.SetMaxRecvDataSegmentLength(int(p.InitiatorMaxRecvDSL)); err != nil {
 				return nil, fmt.Errorf("%w: negotiated parameters: %w", ErrProtocol, err)
 			}
-			return &loginResult{nc: nc, br: br, fr: ffp, cw: cw, params: p, tsih: resp.TSIH,
+			if err := fr.SetMaxSendDataSegmentLength(int(p.TargetMaxRecvDSL)); err != nil {
+				return nil, fmt.Errorf("%w: negotiated parameters: %w", ErrProtocol, err)
+			}
+			fr.SetDigests(p.HeaderDigest, p.DataDigest)
+			return &loginResult{nc: nc, br: br, fr: fr, cw: &lc.cw, params: p, tsih: resp.TSIH,
 				statSN: resp.StatSN, expCmdSN: resp.ExpCmdSN, maxCmdSN: resp.MaxCmdSN}, nil
 		default:
 			return nil, fmt.Errorf("%w: Login Response with NSG %v", ErrProtocol, resp.NSG)
@@ -297,7 +377,7 @@ func loginRun(nc net.Conn, cfg *Config, typ iscsi.SessionType) (*loginResult, er
 
 // loginExchange sends req and reads the whole answer, following the C bit
 // in both directions, and checks every field of each Login Response.
-func loginExchange(fr *iscsi.Framer, req *iscsi.LoginRequest, acc *iscsi.TextAccumulator, expStatSN *uint32) (*iscsi.LoginResponse, []byte, error) {
+func loginExchange(lc *loginConn, req *iscsi.LoginRequest, acc *iscsi.TextAccumulator, expStatSN *uint32) (*iscsi.LoginResponse, []byte, error) {
 	chunks, err := iscsi.SplitText(req.Data, iscsi.DefaultMaxDataSegmentLength)
 	if err != nil {
 		return nil, nil, err
@@ -311,7 +391,7 @@ func loginExchange(fr *iscsi.Framer, req *iscsi.LoginRequest, acc *iscsi.TextAcc
 		if r.Continue {
 			r.Transit = false
 		}
-		resp, err := loginRead(fr, &r, expStatSN)
+		resp, err := loginRead(lc, &r, expStatSN)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -334,7 +414,7 @@ func loginExchange(fr *iscsi.Framer, req *iscsi.LoginRequest, acc *iscsi.TextAcc
 			// Ask for the rest with an empty request of the same stage.
 			more := whole
 			more.Data, more.Continue = nil, false
-			if resp, err = loginRead(fr, &more, expStatSN); err != nil {
+			if resp, err = loginRead(lc, &more, expStatSN); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -343,12 +423,12 @@ func loginExchange(fr *iscsi.Framer, req *iscsi.LoginRequest, acc *iscsi.TextAcc
 }
 
 // loginRead writes one Login Request and reads and checks its response.
-func loginRead(fr *iscsi.Framer, req *iscsi.LoginRequest, expStatSN *uint32) (*iscsi.LoginResponse, error) {
+func loginRead(lc *loginConn, req *iscsi.LoginRequest, expStatSN *uint32) (*iscsi.LoginResponse, error) {
 	req.ExpStatSN = *expStatSN
-	if err := fr.WritePDU(req); err != nil {
+	if err := lc.writePDU(req); err != nil {
 		return nil, fmt.Errorf("initiator: login: %w", err)
 	}
-	f, err := fr.ReadFrame()
+	f, err := lc.fr.ReadFrame()
 	if err != nil {
 		return nil, fmt.Errorf("initiator: login: %w", err)
 	}

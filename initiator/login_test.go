@@ -3,6 +3,7 @@ package initiator
 import (
 	"context"
 	"errors"
+	"net"
 	"testing"
 	"time"
 
@@ -147,5 +148,63 @@ func TestLoginConnectBound(t *testing.T) {
 		if got := loginIPPortal(tt.portal); got != tt.want {
 			t.Errorf("loginIPPortal(%q) = %v, want %v", tt.portal, got, tt.want)
 		}
+	}
+}
+
+// A context that is never cancelled takes the login that the kernel
+// bounds: TCP_SYNCNT for the connect, then waits in poll(2) with a
+// timeout and no timer.
+func TestLoginKernelBound(t *testing.T) {
+	env := sessStart(t, target.ServerConfig{})
+	cfg := env.config() // LoginTimeout 5 s: kernel-bounded
+	s, err := Dial(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	buf := make([]byte, 4096)
+	sessExec(t, s, sessReadCmd(t, 0, buf))
+	if err := s.Logout(context.Background()); err != nil {
+		t.Fatalf("Logout: %v", err)
+	}
+	// Login and logout with no command between: the Logout reads its
+	// answer itself.
+	s, err = Dial(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	if err := s.Logout(context.Background()); err != nil {
+		t.Fatalf("Logout: %v", err)
+	}
+}
+
+// A target that accepts the connection and never answers: LoginTimeout
+// ends the kernel-bounded login with context.DeadlineExceeded.
+func TestLoginKernelTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	cfg := Config{InitiatorName: sessTestInitiator, TargetName: sessTestTarget, Portal: ln.Addr().String(),
+		LoginTimeout: 3 * time.Second}
+	start := time.Now()
+	_, err = Dial(context.Background(), cfg)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Dial to a silent target: %v, want context.DeadlineExceeded", err)
+	}
+	if el := time.Since(start); el < cfg.LoginTimeout {
+		t.Fatalf("Dial gave up after %v, before LoginTimeout %v", el, cfg.LoginTimeout)
+	}
+	if c, ok := <-accepted; ok {
+		c.Close()
 	}
 }

@@ -264,6 +264,8 @@ func benchIO(ctx context.Context, out io.Writer, cfg initiator.Config, o benchOp
 		return nil, fmt.Errorf("open LUN %d of %s: %w (list the LUNs with lunar initiator ls %s --target %s)",
 			o.lun, cfg.TargetName, err, cfg.Portal, cfg.TargetName)
 	}
+	// No timer may stay pending during the run (see g.end below).
+	cancel()
 	blk := int64(d.BlockSize())
 	if bs%blk != 0 {
 		return nil, fmt.Errorf("--bs %s is not a multiple of the LUN's %d-byte blocks", o.bs, blk)
@@ -281,8 +283,12 @@ func benchIO(ctx context.Context, out io.Writer, cfg initiator.Config, o benchOp
 	workers := make([]*benchWorker, o.qd)
 	var wg sync.WaitGroup
 	start := time.Now()
-	stopTimer := time.AfterFunc(o.duration, func() { stopFlag.Store(true) })
-	defer stopTimer.Stop()
+	// The slots check the deadline as they issue commands (they read the
+	// clock for the latency anyway) rather than a timer stopping them: a
+	// pending timer keeps an idle thread of the Go runtime in epoll_wait,
+	// woken by every segment that arrives on the session's connection
+	// even while the reader goroutine is running and reads it.
+	g.end = start.Add(o.duration)
 	stopOnCancel := context.AfterFunc(ctx, func() { stopFlag.Store(true) })
 	defer stopOnCancel()
 	for i := range workers {
@@ -298,8 +304,7 @@ func benchIO(ctx context.Context, out io.Writer, cfg initiator.Config, o benchOp
 		go func() {
 			defer wg.Done()
 			sl := newBenchSlot(s, g, w, seed, &stopFlag, nil)
-			for !stopFlag.Load() {
-				sl.prepare()
+			for !stopFlag.Load() && sl.prepare() {
 				_, err := s.Execute(ctx, &sl.cmd)
 				if !sl.record(err) {
 					return
@@ -364,6 +369,7 @@ type benchGen struct {
 	bs     int64
 	blk    int64
 	lun    uint64
+	end    time.Time    // when the slots stop issuing commands
 	next   atomic.Int64 // sequential position, in commands
 }
 
@@ -396,8 +402,9 @@ func newBenchSlot(s *initiator.Session, g *benchGen, w *benchWorker, seed uint64
 	return sl
 }
 
-// prepare sets up the slot's next command and starts its clock.
-func (sl *benchSlot) prepare() {
+// prepare sets up the slot's next command and starts its clock; past the
+// run's end it sets the stop flag and reports false instead.
+func (sl *benchSlot) prepare() bool {
 	g := sl.g
 	var pos int64
 	if g.random {
@@ -422,6 +429,11 @@ func (sl *benchSlot) prepare() {
 		sl.cmd.DataOut = sl.buf
 	}
 	sl.t0 = time.Now()
+	if !sl.t0.Before(g.end) {
+		sl.stop.Store(true)
+		return false
+	}
+	return true
 }
 
 // record notes a command's end; it reports whether the slot goes on.
@@ -452,8 +464,7 @@ func (sl *benchSlot) record(err error) bool {
 // Its context is Background: interrupting the run stops issuing, and the
 // commands in flight end by themselves.
 func (sl *benchSlot) issue() {
-	for !sl.stop.Load() {
-		sl.prepare()
+	for !sl.stop.Load() && sl.prepare() {
 		err := sl.s.Start(context.Background(), &sl.cmd, sl.doneFn)
 		if err == nil {
 			return

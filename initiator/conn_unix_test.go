@@ -1,0 +1,146 @@
+//go:build unix
+
+package initiator
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+// connTestPair returns the two ends of a loopback TCP connection.
+func connTestPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type accepted struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan accepted, 1)
+	go func() {
+		c, err := ln.Accept()
+		ch <- accepted{c, err}
+	}()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := <-ch
+	if a.err != nil {
+		client.Close()
+		t.Fatal(a.err)
+	}
+	t.Cleanup(func() { client.Close(); a.c.Close() })
+	return client, a.c
+}
+
+// connTestKernelReader returns a reader of nc that waits in the kernel.
+func connTestKernelReader(t *testing.T, nc net.Conn) *connReader {
+	t.Helper()
+	br := newConnReader(nc)
+	br.poll = newConnPoller(nc)
+	if br.poll == nil {
+		t.Fatal("no poller for a TCP connection")
+	}
+	br.kernelWait = true
+	return br
+}
+
+func TestConnReaderKernelWait(t *testing.T) {
+	client, server := connTestPair(t)
+	br := connTestKernelReader(t, client)
+	if br.fillNow(48) {
+		t.Fatal("fillNow reports data on an idle connection")
+	}
+	go server.Write([]byte("hello, kernel"))
+	got := make([]byte, len("hello, kernel"))
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != "hello, kernel" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	// What the socket holds is taken in without waiting.
+	if _, err := server.Write([]byte("more")); err != nil {
+		t.Fatal(err)
+	}
+	for !br.fillNow(48) {
+		// The bytes are on their way through loopback: wait for them
+		// in the kernel, not with a sleep.
+		if err := br.poll.wait(connPollIn, time.Now().Add(5*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if br.Buffered() != 4 {
+		t.Fatalf("Buffered() = %d after fillNow, want 4", br.Buffered())
+	}
+	// The end of the stream.
+	server.Close()
+	rest, err := io.ReadAll(br)
+	if err != nil || string(rest) != "more" {
+		t.Fatalf("ReadAll = %q, %v", rest, err)
+	}
+}
+
+func TestConnReaderKernelDeadline(t *testing.T) {
+	client, _ := connTestPair(t)
+	br := connTestKernelReader(t, client)
+	br.deadline = time.Now().Add(20 * time.Millisecond)
+	if _, err := br.Read(make([]byte, 16)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read past the deadline: %v, want os.ErrDeadlineExceeded", err)
+	}
+}
+
+// A reader waiting in poll(2) notices neither a deadline nor Close:
+// closeWake (shutdown) wakes it, after which Close returns.
+func TestConnPollerShutdownWakesReader(t *testing.T) {
+	client, _ := connTestPair(t)
+	br := connTestKernelReader(t, client)
+	done := make(chan error, 1)
+	go func() {
+		_, err := br.Read(make([]byte, 16))
+		done <- err
+	}()
+	// The reader may or may not be in poll(2) yet: it must end either
+	// way, and Close must not wait for it.
+	br.poll.closeWake()
+	br.poll.shutdown()
+	if err := <-done; err == nil {
+		t.Fatal("Read after shutdown succeeded")
+	}
+	if err := client.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConnPollerWriteAll(t *testing.T) {
+	client, server := connTestPair(t)
+	p := newConnPoller(client)
+	// More than the socket buffers hold: writeAll waits for the peer.
+	msg := make([]byte, 8<<20)
+	for i := range msg {
+		msg[i] = byte(i * 7)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(server)
+		got <- b
+	}()
+	if err := p.writeAll(msg, time.Now().Add(30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	client.Close()
+	if b := <-got; string(b) != string(msg) {
+		t.Fatalf("peer read %d bytes, want %d identical", len(b), len(msg))
+	}
+	// A peer that reads nothing: the deadline ends the write.
+	c2, _ := connTestPair(t)
+	p2 := newConnPoller(c2)
+	if err := p2.writeAll(msg, time.Now().Add(50*time.Millisecond)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("writeAll to a peer that reads nothing: %v, want os.ErrDeadlineExceeded", err)
+	}
+}
