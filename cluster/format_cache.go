@@ -24,10 +24,19 @@ const (
 	// session runs many commands at a time, so writing the GPT areas, the
 	// boot sectors and the FATs together costs about one round trip.
 	formatFlushers = 32
-	// formatMaxExtent bounds one write of a flush: 64 KiB, the iSCSI
-	// default FirstBurstLength (RFC 7143 section 13.14), so every write
-	// goes as unsolicited data and none waits a round trip for an R2T.
-	formatMaxExtent = 64 << 10
+	// formatSmallExtent bounds one write of a flush that fits in one
+	// batch of them: 64 KiB, the iSCSI default FirstBurstLength (RFC 7143
+	// section 13.14), so every write goes as unsolicited data and none
+	// waits a round trip for an R2T. A larger flush writes extents of up
+	// to formatLargeExtent: fewer commands matter more there.
+	formatSmallExtent = 64 << 10
+	formatLargeExtent = 1 << 20
+	// formatFUAMax is the most writes a sync flush sends with Force Unit
+	// Access instead of following them with SYNCHRONIZE CACHE: each FUA
+	// write costs the device a flush of its own, which beats a round
+	// trip for a few writes (a small disk's GPT and FAT) but not for
+	// many.
+	formatFUAMax = 8
 )
 
 // blockCache is a write-back cache of whole blocks over a BlockDevice, so
@@ -203,12 +212,14 @@ func (c *blockCache) fetch(ctx context.Context, rs []blockRange) error {
 	return g.Wait()
 }
 
-// flush writes the dirty blocks, coalesced into extents of at most
-// formatMaxExtent bytes, formatFlushers at a time, and then syncs the
-// device when sync is set. The blocks stay cached, clean. A sync flush on
-// a device that writes with Force Unit Access, with no unsynced flush
-// before it, writes its extents FUA instead and sends no SYNCHRONIZE
-// CACHE: the writes and the sync in one round trip rather than two.
+// flush writes the dirty blocks, coalesced into extents (of at most
+// formatSmallExtent bytes when they all fit in one batch of those, else
+// formatLargeExtent), formatFlushers at a time, and then syncs the device
+// when sync is set. The blocks stay cached, clean. A sync flush of at
+// most formatFUAMax extents on a device that writes with Force Unit
+// Access, with no unsynced flush before it, writes them FUA instead and
+// sends no SYNCHRONIZE CACHE: the writes and the sync in one round trip
+// rather than two.
 func (c *blockCache) flush(ctx context.Context, sync bool) error {
 	c.mu.Lock()
 	nums := make([]int64, 0, len(c.dirty))
@@ -216,7 +227,10 @@ func (c *blockCache) flush(ctx context.Context, sync bool) error {
 		nums = append(nums, b)
 	}
 	slices.Sort(nums)
-	maxExtent := max(int64(formatMaxExtent)/c.bs, 1)
+	maxExtent := max(int64(formatLargeExtent)/c.bs, 1)
+	if int64(len(nums))*c.bs <= formatFlushers*formatSmallExtent {
+		maxExtent = max(int64(formatSmallExtent)/c.bs, 1)
+	}
 	type extent struct {
 		off  int64
 		data []byte
@@ -236,7 +250,7 @@ func (c *blockCache) flush(ctx context.Context, sync bool) error {
 	}
 	clear(c.dirty)
 	fua, durable := c.dev.(fuaWriter)
-	durable = durable && sync && !c.unsynced
+	durable = durable && sync && !c.unsynced && len(extents) <= formatFUAMax
 	c.mu.Unlock()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(formatFlushers)

@@ -87,13 +87,14 @@ func (d *countingDevice) reset() {
 func TestFormatDiskRoundTrips(t *testing.T) {
 	ctx := context.Background()
 	for _, tt := range []struct {
-		name string
-		size int64
-		bs   int
+		name  string
+		size  int64
+		bs    int
+		fresh string // the batches of a fresh format with FUA writes
 	}{
-		{"16MiB-512", 16 << 20, 512},
-		{"64MiB-512", 64 << 20, 512},
-		{"64MiB-4k", 64 << 20, 4096},
+		{"16MiB-512", 16 << 20, 512, "F"},
+		{"64MiB-512", 64 << 20, 512, "WS"},
+		{"64MiB-4k", 64 << 20, 4096, "F"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dev := &countingDevice{memDevice: newMemDevice(tt.size, tt.bs)}
@@ -113,14 +114,15 @@ func TestFormatDiskRoundTrips(t *testing.T) {
 				t.Errorf("ReadLabel calls %q: want one read", dev.calls)
 			}
 
-			// A fresh disk on a device with FUA writes: one batch of
-			// FUA writes, nothing read, no sync; the same bytes.
+			// A fresh disk on a device with FUA writes: nothing read;
+			// one batch of FUA writes when they are few, else one batch
+			// of writes and a sync.
 			fresh := fuaDevice{&countingDevice{memDevice: newMemDevice(tt.size, tt.bs)}}
 			if err := FormatDisk(ctx, fresh, "rt", FormatOptions{Fresh: true}); err != nil {
 				t.Fatal(err)
 			}
-			if runs, _ := fresh.batches('F'); runs != "F" {
-				t.Errorf("fresh format calls %q: want one batch of FUA writes", fresh.calls)
+			if runs, n := fresh.batches('F'); runs != tt.fresh || n > formatFUAMax {
+				t.Errorf("fresh format calls %q: want batches %q", fresh.calls, tt.fresh)
 			}
 			if got, err := ReadLabel(ctx, fresh); err != nil || got != "rt" {
 				t.Fatalf("ReadLabel after the fresh format = %q, %v; want \"rt\"", got, err)
