@@ -17,7 +17,12 @@
 //     delete). The active node does its part, then calls every passive
 //     node's agent at once, one goroutine per node, so an operation costs
 //     T + max(T1_i) instead of T + sum(T1_i); ModeSerial runs the same
-//     steps one node at a time for comparison.
+//     steps one node at a time for comparison. The active node's part is
+//     kept to few round trips: the LUN and its map to the active node in
+//     one storage request, the disk opened from the arrival's scan, the
+//     key registered and the reservation taken in one batch while the
+//     format writes a fresh disk without reading it (a few FUA writes, or
+//     writes and one sync).
 //
 // StartLocal (local.go) assembles a whole cluster in one process on
 // loopback — embedded etcd, a target, its management API and N agents —
