@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/lunarsan/lunar/iscsi"
@@ -204,11 +206,11 @@ func (cfg Config) withDefaults() Config {
 // validate checks a Config after withDefaults. needTarget is true for a
 // Normal session.
 func (cfg *Config) validate(needTarget bool) error {
-	if _, err := iscsi.ParseName(cfg.InitiatorName); err != nil {
+	if err := checkName(cfg.InitiatorName); err != nil {
 		return fmt.Errorf("%w: InitiatorName: %w", ErrConfig, err)
 	}
 	if needTarget {
-		if _, err := iscsi.ParseName(cfg.TargetName); err != nil {
+		if err := checkName(cfg.TargetName); err != nil {
 			return fmt.Errorf("%w: TargetName: %w", ErrConfig, err)
 		}
 	}
@@ -265,14 +267,37 @@ func (cfg *Config) validate(needTarget bool) error {
 	return nil
 }
 
+// validNames holds names that iscsi.ParseName accepted lately, in slots
+// chosen by hash: a Config brings the same names to every Dial, and
+// checking a name (with its Unicode normalisation) costs more than the
+// rest of the validation. ParseName depends on the name alone.
+var (
+	validNames    [16]atomic.Pointer[string]
+	validNameSeed = maphash.MakeSeed()
+)
+
+// checkName returns the error of iscsi.ParseName(s), if any.
+func checkName(s string) error {
+	slot := &validNames[maphash.String(validNameSeed, s)%uint64(len(validNames))]
+	if p := slot.Load(); p != nil && *p == s {
+		return nil
+	}
+	if _, err := iscsi.ParseName(s); err != nil {
+		return err
+	}
+	slot.Store(&s)
+	return nil
+}
+
 // deriveISID returns a Random-format ISID derived from the initiator and
 // target names, the same for the same pair every time.
 func deriveISID(initiator, target string) iscsi.ISID {
-	h := sha256.New()
-	h.Write([]byte(initiator))
-	h.Write([]byte{0})
-	h.Write([]byte(target))
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
+	// SHA-256 of initiator, a NUL and target; names of up to 223 bytes
+	// fit the buffer.
+	var buf [2*223 + 1]byte
+	b := append(buf[:0], initiator...)
+	b = append(b, 0)
+	b = append(b, target...)
+	sum := sha256.Sum256(b)
 	return iscsi.NewRandomISID(binary.BigEndian.Uint32(sum[:4])&0xffffff, binary.BigEndian.Uint16(sum[4:6]))
 }

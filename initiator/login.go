@@ -138,6 +138,11 @@ type loginConn struct {
 	kernel   bool
 	deadline time.Time
 	scratch  []byte
+	// The login's steps reuse these: the text of a Login Request, the
+	// joined text of a response and the decoded response.
+	text []byte
+	acc  iscsi.TextAccumulator
+	resp iscsi.LoginResponse
 }
 
 // writePDU writes one PDU of the login.
@@ -150,7 +155,14 @@ func (lc *loginConn) writePDU(p iscsi.PDU) error {
 		return lc.cw.writeTo(lc.nc)
 	}
 	// One write for the header and the text, as writev would do.
+	n := 0
+	for _, s := range lc.cw.bufs {
+		n += len(s)
+	}
 	b := lc.scratch[:0]
+	if cap(b) < n {
+		b = make([]byte, 0, n)
+	}
 	for _, s := range lc.cw.bufs {
 		b = append(b, s...)
 	}
@@ -201,6 +213,10 @@ func isLoginVerdict(err error) bool {
 	return errors.As(err, &le) || errors.As(err, &re)
 }
 
+// loginAuthNone is the AuthMethods of a login without CHAP; the
+// Negotiator only reads it.
+var loginAuthNone = []string{iscsi.AuthMethodNone}
+
 // loginRun drives the login on nc: the security stage (AuthMethod, CHAP)
 // and the operational stage, up to the Full Feature Phase.
 //
@@ -220,7 +236,7 @@ func loginRun(nc net.Conn, lc *loginConn, cfg *Config, typ iscsi.SessionType) (*
 		InitiatorName:            cfg.InitiatorName,
 		InitiatorAlias:           cfg.InitiatorAlias,
 		SessionType:              typ,
-		AuthMethods:              []string{iscsi.AuthMethodNone},
+		AuthMethods:              loginAuthNone,
 		HeaderDigests:            cfg.HeaderDigest,
 		DataDigests:              cfg.DataDigest,
 		MaxRecvDataSegmentLength: cfg.MaxRecvDataSegmentLength,
@@ -265,7 +281,6 @@ func loginRun(nc net.Conn, lc *loginConn, cfg *Config, typ iscsi.SessionType) (*
 	}
 	send := neg.Offer(stage)
 	chapStarted, chapAnswered := false, false
-	acc := iscsi.NewTextAccumulator(0)
 	var expStatSN uint32
 	authDecided := false
 	for round := 0; round < loginMaxRounds; round++ {
@@ -280,11 +295,12 @@ func loginRun(nc net.Conn, lc *loginConn, cfg *Config, typ iscsi.SessionType) (*
 		default:
 			req.Transit, req.NSG = true, iscsi.FullFeaturePhase
 		}
-		req.Data = iscsi.AppendPairs(req.Data[:0], send)
+		lc.text = appendLoginText(lc.text[:0], send)
+		req.Data = lc.text
 		req.ExpStatSN = expStatSN
 		// RFC 7143 section 11.12: Login Requests are always immediate
 		// (the codec sets the I bit, which tgt insists on).
-		resp, text, err := loginExchange(lc, &req, acc, &expStatSN)
+		resp, text, err := loginExchange(lc, &req, &expStatSN)
 		if err != nil {
 			return nil, err
 		}
@@ -375,19 +391,38 @@ func loginRun(nc net.Conn, lc *loginConn, cfg *Config, typ iscsi.SessionType) (*
 	return nil, fmt.Errorf("%w: login did not finish in %d exchanges", ErrProtocol, loginMaxRounds)
 }
 
-// loginExchange sends req and reads the whole answer, following the C bit
-// in both directions, and checks every field of each Login Response.
-func loginExchange(lc *loginConn, req *iscsi.LoginRequest, acc *iscsi.TextAccumulator, expStatSN *uint32) (*iscsi.LoginResponse, []byte, error) {
-	chunks, err := iscsi.SplitText(req.Data, iscsi.DefaultMaxDataSegmentLength)
-	if err != nil {
-		return nil, nil, err
+// appendLoginText appends the pairs of kvs as text to b, growing b at
+// most once.
+func appendLoginText(b []byte, kvs []iscsi.KeyValue) []byte {
+	n := len(b)
+	for _, kv := range kvs {
+		n += len(kv.Key) + len(kv.Value) + 2 // '=' and NUL
 	}
+	if cap(b) < n {
+		b = append(make([]byte, 0, n), b...)
+	}
+	return iscsi.AppendPairs(b, kvs)
+}
+
+// loginExchange sends req and reads the whole answer, following the C bit
+// in both directions, and checks every field of each Login Response. The
+// response is lc.resp, valid until the next exchange, its text lc.acc's.
+func loginExchange(lc *loginConn, req *iscsi.LoginRequest, expStatSN *uint32) (*iscsi.LoginResponse, []byte, error) {
+	// The request's text goes in chunks of at most the default
+	// MaxRecvDataSegmentLength (RFC 7143 section 6.3: pairs may be cut
+	// anywhere), each but the last with the C bit; empty text is one
+	// empty chunk.
+	const chunkMax = iscsi.DefaultMaxDataSegmentLength
 	whole := *req
+	acc := &lc.acc
 	acc.Reset()
-	for i, chunk := range chunks {
+	for off, last := 0, false; !last; {
+		end := min(off+chunkMax, len(whole.Data))
+		last = end == len(whole.Data)
 		r := whole
-		r.Data = chunk
-		r.Continue = i < len(chunks)-1
+		r.Data = whole.Data[off:end:end]
+		off = end
+		r.Continue = !last
 		if r.Continue {
 			r.Transit = false
 		}
@@ -443,11 +478,12 @@ func loginRead(lc *loginConn, req *iscsi.LoginRequest, expStatSN *uint32) (*iscs
 	default:
 		return nil, fmt.Errorf("%w: %v during login", ErrProtocol, op)
 	}
-	resp := new(iscsi.LoginResponse)
+	// resp.Data stays in the Framer's buffer: it is read (and copied
+	// by the TextAccumulator) before the next read.
+	resp := &lc.resp
 	if err := resp.DecodeFrame(f); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
-	resp.Data = append([]byte(nil), resp.Data...)
 	if err := iscsi.LoginErrorFromResponse(resp); err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package iscsi
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -159,77 +160,205 @@ type keyDef struct {
 
 const maxLength24 = 1<<24 - 1
 
-var keyDefs = map[string]keyDef{
+// keyID numbers the keys of keyDefs, so that a Negotiator keeps its
+// state per key in bit sets and an array instead of maps keyed by name.
+type keyID uint8
+
+const (
+	// idNone is a key outside keyDefs: one not understood.
+	idNone keyID = iota
+	idHeaderDigest
+	idDataDigest
+	idMaxConnections
+	idSendTargets
+	idTargetName
+	idInitiatorName
+	idTargetAlias
+	idInitiatorAlias
+	idTargetAddress
+	idTargetPortalGroupTag
+	idInitialR2T
+	idImmediateData
+	idMaxRecvDataSegmentLength
+	idMaxBurstLength
+	idFirstBurstLength
+	idDefaultTime2Wait
+	idDefaultTime2Retain
+	idMaxOutstandingR2T
+	idDataPDUInOrder
+	idDataSequenceInOrder
+	idErrorRecoveryLevel
+	idSessionType
+	idAuthMethod
+	idTaskReporting
+	idISCSIProtocolLevel
+	idIFMarker
+	idOFMarker
+	idIFMarkInt
+	idOFMarkInt
+	// numKeyIDs bounds the numbers of keyDefs' keys.
+	numKeyIDs
+	// idAuth is every key of an authentication exchange (authKeyDef);
+	// it is no index of keyDefs and never in a keySet.
+	idAuth keyID = 31
+)
+
+// A keySet holds one bit per keyID below 32.
+type keySet uint32
+
+// Every key of keyDefs has a bit below idAuth's.
+var _ [idAuth - numKeyIDs]struct{}
+
+func (s keySet) has(id keyID) bool { return s&(1<<id) != 0 }
+func (s *keySet) add(id keyID)     { *s |= 1 << id }
+func (s *keySet) del(id keyID)     { *s &^= 1 << id }
+
+// keyIDOf returns the number of key, or idNone for a key outside keyDefs.
+func keyIDOf(key string) keyID {
+	switch key {
+	case KeyHeaderDigest:
+		return idHeaderDigest
+	case KeyDataDigest:
+		return idDataDigest
+	case KeyMaxConnections:
+		return idMaxConnections
+	case KeySendTargets:
+		return idSendTargets
+	case KeyTargetName:
+		return idTargetName
+	case KeyInitiatorName:
+		return idInitiatorName
+	case KeyTargetAlias:
+		return idTargetAlias
+	case KeyInitiatorAlias:
+		return idInitiatorAlias
+	case KeyTargetAddress:
+		return idTargetAddress
+	case KeyTargetPortalGroupTag:
+		return idTargetPortalGroupTag
+	case KeyInitialR2T:
+		return idInitialR2T
+	case KeyImmediateData:
+		return idImmediateData
+	case KeyMaxRecvDataSegmentLength:
+		return idMaxRecvDataSegmentLength
+	case KeyMaxBurstLength:
+		return idMaxBurstLength
+	case KeyFirstBurstLength:
+		return idFirstBurstLength
+	case KeyDefaultTime2Wait:
+		return idDefaultTime2Wait
+	case KeyDefaultTime2Retain:
+		return idDefaultTime2Retain
+	case KeyMaxOutstandingR2T:
+		return idMaxOutstandingR2T
+	case KeyDataPDUInOrder:
+		return idDataPDUInOrder
+	case KeyDataSequenceInOrder:
+		return idDataSequenceInOrder
+	case KeyErrorRecoveryLevel:
+		return idErrorRecoveryLevel
+	case KeySessionType:
+		return idSessionType
+	case KeyAuthMethod:
+		return idAuthMethod
+	case KeyTaskReporting:
+		return idTaskReporting
+	case KeyISCSIProtocolLevel:
+		return idISCSIProtocolLevel
+	case "IFMarker":
+		return idIFMarker
+	case "OFMarker":
+		return idOFMarker
+	case "IFMarkInt":
+		return idIFMarkInt
+	case "OFMarkInt":
+		return idOFMarkInt
+	}
+	return idNone
+}
+
+var keyDefs = [numKeyIDs]keyDef{
 	// 13.1: Use: IO, Senders: Initiator and Target, Scope: CO.
-	KeyHeaderDigest: {kind: kindList, operational: true, fromInitiator: true, fromTarget: true},
-	KeyDataDigest:   {kind: kindList, operational: true, fromInitiator: true, fromTarget: true},
+	idHeaderDigest: {kind: kindList, operational: true, fromInitiator: true, fromTarget: true},
+	idDataDigest:   {kind: kindList, operational: true, fromInitiator: true, fromTarget: true},
 	// 13.2: Use: LO, Irrelevant when: SessionType=Discovery, 1 to 65535,
 	// Result function is Minimum.
-	KeyMaxConnections: {kind: kindMin, lo: 1, hi: 65535, leadingOnly: true, discoveryIrrelevant: true, operational: true, fromInitiator: true, fromTarget: true},
+	idMaxConnections: {kind: kindMin, lo: 1, hi: 65535, leadingOnly: true, discoveryIrrelevant: true, operational: true, fromInitiator: true, fromTarget: true},
 	// 13.3: Use: FFPO, Senders: Initiator.
-	KeySendTargets: {kind: kindFFPO, fromInitiator: true},
+	idSendTargets: {kind: kindFFPO, fromInitiator: true},
 	// 13.4: Use: IO by initiator, FFPO by target, Declarative, Any-Stage.
-	KeyTargetName: {kind: kindDecl, security: true, operational: true, fromInitiator: true},
+	idTargetName: {kind: kindDecl, security: true, operational: true, fromInitiator: true},
 	// 13.5: Use: IO, Declarative, Any-Stage, Senders: Initiator.
-	KeyInitiatorName: {kind: kindDecl, security: true, operational: true, fromInitiator: true},
+	idInitiatorName: {kind: kindDecl, security: true, operational: true, fromInitiator: true},
 	// 13.6-13.8: Use: ALL, Declarative, Any-Stage.
-	KeyTargetAlias:    {kind: kindDecl, security: true, operational: true, fromTarget: true},
-	KeyInitiatorAlias: {kind: kindDecl, security: true, operational: true, fromInitiator: true},
-	KeyTargetAddress:  {kind: kindDecl, security: true, operational: true, fromTarget: true},
+	idTargetAlias:    {kind: kindDecl, security: true, operational: true, fromTarget: true},
+	idInitiatorAlias: {kind: kindDecl, security: true, operational: true, fromInitiator: true},
+	idTargetAddress:  {kind: kindDecl, security: true, operational: true, fromTarget: true},
 	// 13.9: Use: IO by target, Declarative, Any-Stage, Senders: Target.
-	KeyTargetPortalGroupTag: {kind: kindDecl, lo: 0, hi: 65535, security: true, operational: true, fromTarget: true},
+	idTargetPortalGroupTag: {kind: kindDecl, lo: 0, hi: 65535, security: true, operational: true, fromTarget: true},
 	// 13.10: Use: LO, Irrelevant when Discovery, Result function is OR.
-	KeyInitialR2T: {kind: kindOr, leadingOnly: true, discoveryIrrelevant: true, operational: true, fromInitiator: true, fromTarget: true},
+	idInitialR2T: {kind: kindOr, leadingOnly: true, discoveryIrrelevant: true, operational: true, fromInitiator: true, fromTarget: true},
 	// 13.11: Use: LO, Irrelevant when Discovery, Result function is AND.
-	KeyImmediateData: {kind: kindAnd, leadingOnly: true, discoveryIrrelevant: true, operational: true, fromInitiator: true, fromTarget: true},
+	idImmediateData: {kind: kindAnd, leadingOnly: true, discoveryIrrelevant: true, operational: true, fromInitiator: true, fromTarget: true},
 	// 13.12: Use: ALL, Declarative, Scope: CO, 512 to 2^24-1.
-	KeyMaxRecvDataSegmentLength: {kind: kindDecl, lo: MinMaxDataSegmentLength, hi: maxLength24, operational: true, fromInitiator: true, fromTarget: true},
+	idMaxRecvDataSegmentLength: {kind: kindDecl, lo: MinMaxDataSegmentLength, hi: maxLength24, operational: true, fromInitiator: true, fromTarget: true},
 	// 13.13: Use: LO, Irrelevant when Discovery, 512 to 2^24-1, Minimum.
-	KeyMaxBurstLength: {kind: kindMin, lo: 512, hi: maxLength24, leadingOnly: true, discoveryIrrelevant: true, operational: true, fromInitiator: true, fromTarget: true},
+	idMaxBurstLength: {kind: kindMin, lo: 512, hi: maxLength24, leadingOnly: true, discoveryIrrelevant: true, operational: true, fromInitiator: true, fromTarget: true},
 	// 13.14: as MaxBurstLength, and also Irrelevant when (InitialR2T=Yes
 	// and ImmediateData=No).
-	KeyFirstBurstLength: {kind: kindMin, lo: 512, hi: maxLength24, leadingOnly: true, discoveryIrrelevant: true, operational: true, fromInitiator: true, fromTarget: true},
+	idFirstBurstLength: {kind: kindMin, lo: 512, hi: maxLength24, leadingOnly: true, discoveryIrrelevant: true, operational: true, fromInitiator: true, fromTarget: true},
 	// 13.15: Use: LO, 0 to 3600, Result function is Maximum.
-	KeyDefaultTime2Wait: {kind: kindMax, lo: 0, hi: MaxTime2, leadingOnly: true, operational: true, fromInitiator: true, fromTarget: true},
+	idDefaultTime2Wait: {kind: kindMax, lo: 0, hi: MaxTime2, leadingOnly: true, operational: true, fromInitiator: true, fromTarget: true},
 	// 13.16: Use: LO, 0 to 3600, Result function is Minimum.
-	KeyDefaultTime2Retain: {kind: kindMin, lo: 0, hi: MaxTime2, leadingOnly: true, operational: true, fromInitiator: true, fromTarget: true},
+	idDefaultTime2Retain: {kind: kindMin, lo: 0, hi: MaxTime2, leadingOnly: true, operational: true, fromInitiator: true, fromTarget: true},
 	// 13.17: Use: LO, Irrelevant when Discovery, 1 to 65535, Minimum.
-	KeyMaxOutstandingR2T: {kind: kindMin, lo: 1, hi: 65535, leadingOnly: true, discoveryIrrelevant: true, operational: true, fromInitiator: true, fromTarget: true},
+	idMaxOutstandingR2T: {kind: kindMin, lo: 1, hi: 65535, leadingOnly: true, discoveryIrrelevant: true, operational: true, fromInitiator: true, fromTarget: true},
 	// 13.18, 13.19: Use: LO, Irrelevant when Discovery, Result function
 	// is OR.
-	KeyDataPDUInOrder:      {kind: kindOr, leadingOnly: true, discoveryIrrelevant: true, operational: true, fromInitiator: true, fromTarget: true},
-	KeyDataSequenceInOrder: {kind: kindOr, leadingOnly: true, discoveryIrrelevant: true, operational: true, fromInitiator: true, fromTarget: true},
+	idDataPDUInOrder:      {kind: kindOr, leadingOnly: true, discoveryIrrelevant: true, operational: true, fromInitiator: true, fromTarget: true},
+	idDataSequenceInOrder: {kind: kindOr, leadingOnly: true, discoveryIrrelevant: true, operational: true, fromInitiator: true, fromTarget: true},
 	// 13.20: Use: LO, 0 to 2, Result function is Minimum.
-	KeyErrorRecoveryLevel: {kind: kindMin, lo: 0, hi: MaxErrorRecoveryLevel, leadingOnly: true, operational: true, fromInitiator: true, fromTarget: true},
+	idErrorRecoveryLevel: {kind: kindMin, lo: 0, hi: MaxErrorRecoveryLevel, leadingOnly: true, operational: true, fromInitiator: true, fromTarget: true},
 	// 13.21: Use: LO, Declarative, Any-Stage, Senders: Initiator.
-	KeySessionType: {kind: kindDecl, leadingOnly: true, security: true, operational: true, fromInitiator: true},
+	idSessionType: {kind: kindDecl, leadingOnly: true, security: true, operational: true, fromInitiator: true},
 	// 12.1: Use: During Login - Security Negotiation, Scope: CO.
-	KeyAuthMethod: {kind: kindList, security: true, fromInitiator: true, fromTarget: true},
+	idAuthMethod: {kind: kindList, security: true, fromInitiator: true, fromTarget: true},
 	// 13.23: Use: LO, Irrelevant when Discovery, list-of-values.
-	KeyTaskReporting: {kind: kindList, leadingOnly: true, discoveryIrrelevant: true, operational: true, fromInitiator: true, fromTarget: true},
+	idTaskReporting: {kind: kindList, leadingOnly: true, discoveryIrrelevant: true, operational: true, fromInitiator: true, fromTarget: true},
 	// RFC 7144 2.1: Use: LO, Irrelevant when Discovery, 0 to 31, Minimum.
-	KeyISCSIProtocolLevel: {kind: kindMin, lo: 0, hi: MaxISCSIProtocolLevel, leadingOnly: true, discoveryIrrelevant: true, operational: true, fromInitiator: true, fromTarget: true},
+	idISCSIProtocolLevel: {kind: kindMin, lo: 0, hi: MaxISCSIProtocolLevel, leadingOnly: true, discoveryIrrelevant: true, operational: true, fromInitiator: true, fromTarget: true},
 	// RFC 3720 markers, removed by RFC 7143 but still offered (as No) by
 	// common initiators; answering them keeps those peers working.
-	"IFMarker":  {kind: kindMarker, operational: true, fromInitiator: true, fromTarget: true},
-	"OFMarker":  {kind: kindMarker, operational: true, fromInitiator: true, fromTarget: true},
-	"IFMarkInt": {kind: kindMarkInt, operational: true, fromInitiator: true, fromTarget: true},
-	"OFMarkInt": {kind: kindMarkInt, operational: true, fromInitiator: true, fromTarget: true},
+	idIFMarker:  {kind: kindMarker, operational: true, fromInitiator: true, fromTarget: true},
+	idOFMarker:  {kind: kindMarker, operational: true, fromInitiator: true, fromTarget: true},
+	idIFMarkInt: {kind: kindMarkInt, operational: true, fromInitiator: true, fromTarget: true},
+	idOFMarkInt: {kind: kindMarkInt, operational: true, fromInitiator: true, fromTarget: true},
 }
 
 // authKeyDef is the row of every key of an authentication exchange
 // (CHAP_*, SRP_*, KRB_*, TargetAuth): security stage only.
 var authKeyDef = keyDef{kind: kindAuth, security: true, fromInitiator: true, fromTarget: true}
 
-func lookupKey(key string) (keyDef, bool) {
-	if d, ok := keyDefs[key]; ok {
-		return d, true
+// lookupKey returns key's number: a row of keyDefs, idAuth or idNone.
+func lookupKey(key string) keyID {
+	if id := keyIDOf(key); id != idNone {
+		return id
 	}
 	if strings.HasPrefix(key, "CHAP_") || strings.HasPrefix(key, "SRP_") ||
 		strings.HasPrefix(key, "KRB_") || key == "TargetAuth" {
-		return authKeyDef, true
+		return idAuth
 	}
-	return keyDef{}, false
+	return idNone
+}
+
+// defOf returns the row of id: authKeyDef for idAuth, the zero keyDef for
+// idNone.
+func defOf(id keyID) keyDef {
+	if id == idAuth {
+		return authKeyDef
+	}
+	return keyDefs[id]
 }
 
 // NegotiatorConfig is one side's declared values and limits. The zero
@@ -303,16 +432,24 @@ type NegotiatorConfig struct {
 	NoDataSequenceInOrder bool
 }
 
+// listNone and listRFC3720 are the default lists of acceptable values;
+// nothing writes to them.
+var (
+	listNone    = []string{ValueNone}
+	listRFC3720 = []string{TaskReportingRFC3720}
+)
+
 // withDefaults returns c with the zero fields set to the RFC defaults.
 func (c NegotiatorConfig) withDefaults() NegotiatorConfig {
+	// The shared listNone is only ever read.
 	if c.AuthMethods == nil {
-		c.AuthMethods = []string{AuthMethodNone}
+		c.AuthMethods = listNone
 	}
 	if c.HeaderDigests == nil {
-		c.HeaderDigests = []string{DigestValueNone}
+		c.HeaderDigests = listNone
 	}
 	if c.DataDigests == nil {
-		c.DataDigests = []string{DigestValueNone}
+		c.DataDigests = listNone
 	}
 	def := func(v *uint32, d uint32) {
 		if *v == 0 {
@@ -440,16 +577,20 @@ type offer struct {
 // first request, then Receive for each response and Offer for the stage of
 // its next request; it may transit when Pending is false.
 type Negotiator struct {
-	role   Role
-	cfg    NegotiatorConfig
-	p      SessionParams
-	first  bool // no Login PDU received yet
-	offers map[string]offer
-	// done holds every key negotiated or declared by the peer, so a
-	// second negotiation is caught.
-	done map[string]bool
+	role  Role
+	cfg   NegotiatorConfig
+	p     SessionParams
+	first bool // no Login PDU received yet
+	// offers holds our offers, by key, that are in open.
+	offers [numKeyIDs]offer
+	open   keySet
+	// done holds every key of keyDefs negotiated or declared by the
+	// peer, so a second negotiation is caught; doneOther holds the keys
+	// not understood (made at the first).
+	done      keySet
+	doneOther map[string]bool
 	// sent holds our declarations and offers already made.
-	sent map[string]bool
+	sent keySet
 	err  error
 }
 
@@ -464,13 +605,10 @@ func NewNegotiator(role Role, cfg NegotiatorConfig) (*Negotiator, error) {
 		return nil, err
 	}
 	n := &Negotiator{
-		role:   role,
-		cfg:    cfg,
-		p:      DefaultSessionParams(),
-		first:  true,
-		offers: make(map[string]offer),
-		done:   make(map[string]bool),
-		sent:   make(map[string]bool),
+		role:  role,
+		cfg:   cfg,
+		p:     DefaultSessionParams(),
+		first: true,
 	}
 	if cfg.NonLeading {
 		s := cfg.Session
@@ -504,8 +642,8 @@ func (n *Negotiator) Err() error { return n.err }
 // Pending reports whether an offer of ours still needs an answer; a side
 // may not transit to the next stage while it does.
 func (n *Negotiator) Pending() bool {
-	for _, o := range n.offers {
-		if o.required {
+	for s := n.open; s != 0; s &= s - 1 {
+		if n.offers[bits.TrailingZeros32(uint32(s))].required {
 			return true
 		}
 	}
@@ -533,11 +671,11 @@ func (n *Negotiator) Params() SessionParams {
 // Step is Receive followed by Offer for the same stage: the target's step
 // for each Login Request.
 func (n *Negotiator) Step(stage Stage, in []KeyValue) (Output, error) {
-	out, err := n.Receive(stage, in)
+	out, err := n.receive(stage, in, maxOfferKeys)
 	if err != nil {
 		return Output{}, err
 	}
-	out.Send = append(out.Send, n.Offer(stage)...)
+	out.Send = n.appendOffer(out.Send, stage)
 	return out, nil
 }
 
@@ -564,8 +702,13 @@ func (n *Negotiator) parse(text []byte) ([]KeyValue, error) {
 	if n.err != nil {
 		return nil, n.err
 	}
+	// One string holds every key and value.
+	s := string(text)
 	var in []KeyValue
-	r := NewTextReader(text)
+	if c := strings.Count(s, "\x00"); c > 0 {
+		in = make([]KeyValue, 0, c)
+	}
+	r := TextReader{text: s, fromString: true}
 	for r.Next() {
 		in = append(in, KeyValue{Key: r.Key(), Value: r.Value()})
 	}
@@ -588,11 +731,29 @@ func (n *Negotiator) fail(err error) error {
 // against the selection rules; a bad one fails the negotiation. Any error
 // is final: every later call returns it.
 func (n *Negotiator) Receive(stage Stage, in []KeyValue) (Output, error) {
+	return n.receive(stage, in, 0)
+}
+
+// receive is Receive; the Send it returns has room for more keys when
+// it holds any.
+func (n *Negotiator) receive(stage Stage, in []KeyValue, more int) (Output, error) {
 	if n.err != nil {
 		return Output{}, n.err
 	}
 	if stage != SecurityNegotiation && stage != LoginOperationalNegotiation {
 		return Output{}, n.fail(negErr("", "", "negotiation in stage %v", stage))
+	}
+	// Most texts fit these; a longer one is given memory of its own.
+	var idBuf [32]keyID
+	var answerBuf [32]KeyValue
+	ids, answers := idBuf[:0], answerBuf[:0]
+	if len(in) <= len(idBuf) {
+		ids, answers = idBuf[:len(in)], answerBuf[:len(in)]
+	} else {
+		ids, answers = make([]keyID, len(in)), make([]KeyValue, len(in))
+	}
+	for i, kv := range in {
+		ids[i] = lookupKey(kv.Key)
 	}
 	// "Neither the initiator nor the target should attempt to declare or
 	// negotiate a parameter more than once during login, except for
@@ -600,26 +761,22 @@ func (n *Negotiator) Receive(stage Stage, in []KeyValue) (Output, error) {
 	// declarations (e.g., TargetAddress). An attempt to renegotiate/
 	// redeclare parameters not specifically allowed MUST be detected by
 	// the initiator and target."
-	seen := make(map[string]bool, len(in))
-	for _, kv := range in {
-		if seen[kv.Key] && kv.Key != KeyTargetAddress {
-			return Output{}, n.fail(negErr(kv.Key, kv.Value, "key repeated in one exchange"))
-		}
-		seen[kv.Key] = true
+	if err := checkRepeats(in, ids); err != nil {
+		return Output{}, n.fail(err)
 	}
 	first := n.first
 	n.first = false
 
-	answers := make([]*KeyValue, len(in))
+	// answers[i] is the answer to in[i], if its Key is set.
 	var out Output
 	// Declarations first: SessionType and the names decide how the rest
 	// is answered.
 	for i, kv := range in {
-		d, known := lookupKey(kv.Key)
-		if !known || d.kind != kindDecl {
+		d := defOf(ids[i])
+		if ids[i] == idNone || d.kind != kindDecl {
 			continue
 		}
-		if err := n.receiveKey(stage, kv, d, first, &out, &answers[i]); err != nil {
+		if err := n.receiveKey(stage, kv, ids[i], d, first, &out, &answers[i]); err != nil {
 			return Output{}, n.fail(err)
 		}
 	}
@@ -631,27 +788,71 @@ func (n *Negotiator) Receive(stage Stage, in []KeyValue) (Output, error) {
 	// Then every other key, FirstBurstLength after the keys it depends on.
 	for pass := 0; pass < 2; pass++ {
 		for i, kv := range in {
-			d, known := lookupKey(kv.Key)
-			if known && d.kind == kindDecl {
+			id := ids[i]
+			d := defOf(id)
+			if id != idNone && d.kind == kindDecl {
 				continue
 			}
-			if (kv.Key == KeyFirstBurstLength) != (pass == 1) {
+			if (id == idFirstBurstLength) != (pass == 1) {
 				continue
 			}
-			if err := n.receiveKey(stage, kv, d, first, &out, &answers[i]); err != nil {
+			if err := n.receiveKey(stage, kv, id, d, first, &out, &answers[i]); err != nil {
 				return Output{}, n.fail(err)
 			}
-			if !known {
-				answers[i] = &KeyValue{Key: kv.Key, Value: ValueNotUnderstood}
+			if id == idNone {
+				answers[i] = KeyValue{Key: kv.Key, Value: ValueNotUnderstood}
 			}
 		}
 	}
-	for _, a := range answers {
-		if a != nil {
-			out.Send = append(out.Send, *a)
+	count := 0
+	for i := range answers {
+		if answers[i].Key != "" {
+			count++
+		}
+	}
+	if count > 0 {
+		out.Send = make([]KeyValue, 0, count+more)
+		for i := range answers {
+			if answers[i].Key != "" {
+				out.Send = append(out.Send, answers[i])
+			}
 		}
 	}
 	return out, nil
+}
+
+// checkRepeats fails if a key of in, whose numbers are ids, comes twice
+// (TargetAddress may).
+func checkRepeats(in []KeyValue, ids []keyID) error {
+	var seen keySet
+	var others map[string]bool // keys outside keyDefs, in a long text
+	for i, kv := range in {
+		id := ids[i]
+		repeated := false
+		switch {
+		case id != idNone && id != idAuth:
+			repeated = seen.has(id) && id != idTargetAddress
+			seen.add(id)
+		case len(in) <= 32:
+			// Few keys: look back rather than build a map.
+			for j := range i {
+				if (ids[j] == idNone || ids[j] == idAuth) && in[j].Key == kv.Key {
+					repeated = true
+					break
+				}
+			}
+		default:
+			if others == nil {
+				others = make(map[string]bool)
+			}
+			repeated = others[kv.Key]
+			others[kv.Key] = true
+		}
+		if repeated {
+			return negErr(kv.Key, kv.Value, "key repeated in one exchange")
+		}
+	}
+	return nil
 }
 
 // checkFirstRequest enforces the keys the first Login Request must carry.
@@ -659,32 +860,35 @@ func (n *Negotiator) checkFirstRequest() error {
 	// 13.5: "The initiator of the TCP connection MUST provide this key to
 	// the remote endpoint at the first login of the Login Phase for every
 	// connection."
-	if !n.done[KeyInitiatorName] {
+	if !n.done.has(idInitiatorName) {
 		return &NegotiationError{Key: KeyInitiatorName, Reason: "absent from the first Login Request", Err: ErrMissingParameter}
 	}
 	// 13.4: "The initiator of the TCP connection MUST provide this key to
 	// the remote endpoint in the first Login Request if the initiator is
 	// not establishing a Discovery session."
-	if n.p.SessionType == SessionNormal && !n.done[KeyTargetName] {
+	if n.p.SessionType == SessionNormal && !n.done.has(idTargetName) {
 		return &NegotiationError{Key: KeyTargetName, Reason: "absent from the first Login Request of a Normal session", Err: ErrMissingParameter}
 	}
 	return nil
 }
 
 // receiveKey handles one received key; it may set *answer.
-func (n *Negotiator) receiveKey(stage Stage, kv KeyValue, d keyDef, first bool, out *Output, answer **KeyValue) error {
+func (n *Negotiator) receiveKey(stage Stage, kv KeyValue, id keyID, d keyDef, first bool, out *Output, answer *KeyValue) error {
 	key, value := kv.Key, kv.Value
-	if d == (keyDef{}) {
+	if id == idNone {
 		// 6.2: "the answer for a key not understood MUST be
 		// key=NotUnderstood". This includes X- and X# extension keys.
-		if n.done[key] {
+		if n.doneOther[key] {
 			return negErr(key, value, "key received twice")
 		}
-		n.done[key] = true
+		if n.doneOther == nil {
+			n.doneOther = make(map[string]bool)
+		}
+		n.doneOther[key] = true
 		return nil
 	}
-	if o, ok := n.offers[key]; ok {
-		return n.receiveAnswer(key, value, d, o)
+	if id != idAuth && n.open.has(id) {
+		return n.receiveAnswer(id, key, value, d, n.offers[id])
 	}
 	if d.kind == kindAuth {
 		if stage != SecurityNegotiation {
@@ -693,7 +897,7 @@ func (n *Negotiator) receiveKey(stage Stage, kv KeyValue, d keyDef, first bool, 
 		out.Auth = append(out.Auth, kv)
 		return nil
 	}
-	if n.done[key] && !(key == KeyTargetAddress && d.kind == kindDecl) {
+	if n.done.has(id) && !(id == idTargetAddress && d.kind == kindDecl) {
 		// 6.2: "If such an attempt is detected by the target, the target
 		// MUST respond with Login reject (initiator error); if detected by
 		// the initiator, the initiator MUST drop the connection."
@@ -711,7 +915,7 @@ func (n *Negotiator) receiveKey(stage Stage, kv KeyValue, d keyDef, first bool, 
 	if stage == LoginOperationalNegotiation && !d.operational {
 		return negErr(key, value, "security key in the operational negotiation stage")
 	}
-	n.done[key] = true
+	n.done.add(id)
 	if d.kind == kindDecl {
 		return n.declare(key, value, d, first)
 	}
@@ -719,7 +923,7 @@ func (n *Negotiator) receiveKey(stage Stage, kv KeyValue, d keyDef, first bool, 
 	if err != nil {
 		return err
 	}
-	*answer = &KeyValue{Key: key, Value: a}
+	*answer = KeyValue{Key: key, Value: a}
 	return nil
 }
 
@@ -806,12 +1010,13 @@ func (n *Negotiator) accept(key, value string, d keyDef) (string, error) {
 	case kindMarkInt:
 		return ValueIrrelevant, nil
 	case kindList:
-		elems, err := ParseList(value)
-		if err != nil {
+		if !validList(value) {
 			return ValueReject, nil
 		}
 		ours := n.supported(key)
-		for _, e := range elems {
+		for rest, more := value, true; more; {
+			var e string
+			e, rest, more = strings.Cut(rest, ",")
 			// "The responding party MUST respond with the same key and
 			// the first acceptable value it supports and is allowed to use
 			// for the specific originator selected from the originator
@@ -840,6 +1045,10 @@ func (n *Negotiator) accept(key, value string, d keyDef) (string, error) {
 			res = max(v, ours)
 		}
 		n.setNumber(key, res)
+		if res == v && !isHexConstant(value) {
+			// The offer as it came is the result's decimal-constant.
+			return value, nil
+		}
 		return strconv.FormatUint(res, 10), nil
 	case kindAnd, kindOr:
 		b, err := ParseBoolean(value)
@@ -858,9 +1067,10 @@ func (n *Negotiator) accept(key, value string, d keyDef) (string, error) {
 }
 
 // receiveAnswer checks the peer's answer to our offer o.
-func (n *Negotiator) receiveAnswer(key, value string, d keyDef, o offer) error {
-	delete(n.offers, key)
-	n.done[key] = true
+func (n *Negotiator) receiveAnswer(id keyID, key, value string, d keyDef, o offer) error {
+	n.open.del(id)
+	n.offers[id] = offer{}
+	n.done.add(id)
 	switch value {
 	case ValueReject, ValueIrrelevant, ValueNotUnderstood:
 		// The key keeps its default; fail if we cannot live with it.
@@ -884,8 +1094,7 @@ func (n *Negotiator) receiveAnswer(key, value string, d keyDef, o offer) error {
 	case kindList:
 		// "The selection of a value not admissible under the selection
 		// rules is considered a negotiation failure"
-		offered := strings.Split(o.value, ",")
-		if !slices.Contains(offered, value) {
+		if !listHolds(o.value, value) {
 			return bad("not one of the offered values")
 		}
 		n.setList(key, value)
@@ -929,7 +1138,7 @@ func (n *Negotiator) supported(key string) []string {
 		return n.cfg.AuthMethods
 	case KeyTaskReporting:
 		if n.cfg.TaskReporting == nil {
-			return []string{TaskReportingRFC3720}
+			return listRFC3720
 		}
 		return n.cfg.TaskReporting
 	}
@@ -1039,110 +1248,176 @@ func (n *Negotiator) setBool(key string, v bool) {
 // operational key; a target offers only those whose default it cannot
 // accept. After an error Offer returns nil.
 func (n *Negotiator) Offer(stage Stage) []KeyValue {
+	return n.appendOffer(nil, stage)
+}
+
+// maxOfferKeys bounds the keys one call of Offer returns.
+const maxOfferKeys = 24
+
+// appendOffer appends to kvs what Offer returns.
+func (n *Negotiator) appendOffer(kvs []KeyValue, stage Stage) []KeyValue {
 	if n.err != nil {
-		return nil
-	}
-	var kvs []KeyValue
-	declare := func(key, value string) {
-		if n.sent[key] {
-			return
-		}
-		n.sent[key] = true
-		kvs = append(kvs, KeyValue{Key: key, Value: value})
-	}
-	propose := func(key, value string) {
-		if n.sent[key] || n.done[key] {
-			return
-		}
-		d := keyDefs[key]
-		if d.leadingOnly && n.cfg.NonLeading || d.discoveryIrrelevant && n.p.SessionType == SessionDiscovery {
-			return
-		}
-		if key == KeyFirstBurstLength && n.p.InitialR2T && !n.p.ImmediateData {
-			return
-		}
-		n.sent[key] = true
-		required := !(d.kind == kindAnd && value == ValueNo || d.kind == kindOr && value == ValueYes)
-		n.offers[key] = offer{value: value, required: required}
-		if !required {
-			// The result is fixed whatever the answer.
-			b, _ := ParseBoolean(value)
-			n.setBool(key, b)
-		}
-		kvs = append(kvs, KeyValue{Key: key, Value: value})
+		return kvs
 	}
 	c := &n.cfg
 	if n.role == RoleInitiator {
-		declare(KeyInitiatorName, c.InitiatorName)
+		kvs = n.declare1(kvs, idInitiatorName, KeyInitiatorName, c.InitiatorName)
 		if c.InitiatorAlias != "" {
-			declare(KeyInitiatorAlias, c.InitiatorAlias)
+			kvs = n.declare1(kvs, idInitiatorAlias, KeyInitiatorAlias, c.InitiatorAlias)
 		}
 		if !c.NonLeading {
-			declare(KeySessionType, c.SessionType.String())
+			kvs = n.declare1(kvs, idSessionType, KeySessionType, c.SessionType.String())
 		}
 		if c.SessionType == SessionNormal {
-			declare(KeyTargetName, c.TargetName)
+			kvs = n.declare1(kvs, idTargetName, KeyTargetName, c.TargetName)
 		}
-	} else if n.p.SessionType == SessionNormal && n.done[KeyTargetName] {
+	} else if n.p.SessionType == SessionNormal && n.done.has(idTargetName) {
 		// 13.9: "The iSCSI target returns this key to the initiator in the
 		// Login Response PDU to the first Login Request PDU that has the C
 		// bit set to 0 when TargetName is given by the initiator."
-		declare(KeyTargetPortalGroupTag, strconv.FormatUint(uint64(c.TargetPortalGroupTag), 10))
+		if !n.sent.has(idTargetPortalGroupTag) {
+			kvs = n.declare1(kvs, idTargetPortalGroupTag, KeyTargetPortalGroupTag, strconv.FormatUint(uint64(c.TargetPortalGroupTag), 10))
+		}
 		if c.TargetAlias != "" {
-			declare(KeyTargetAlias, c.TargetAlias)
+			kvs = n.declare1(kvs, idTargetAlias, KeyTargetAlias, c.TargetAlias)
 		}
-	}
-	list := func(key string, vals []string) {
-		if n.role == RoleTarget && slices.Contains(vals, n.defaultList(key)) {
-			return
-		}
-		propose(key, strings.Join(vals, ","))
-	}
-	num := func(key string, v uint64, def uint64) {
-		d := keyDefs[key]
-		if n.role == RoleTarget && (d.kind == kindMin && v >= def || d.kind == kindMax && v <= def) {
-			return
-		}
-		propose(key, strconv.FormatUint(v, 10))
-	}
-	boolean := func(key string, v bool, def bool) {
-		if n.role == RoleTarget && v == def {
-			return
-		}
-		propose(key, FormatBoolean(v))
 	}
 	switch stage {
 	case SecurityNegotiation:
-		list(KeyAuthMethod, c.AuthMethods)
+		kvs = n.offerList(kvs, idAuthMethod, KeyAuthMethod, c.AuthMethods)
 	case LoginOperationalNegotiation:
-		list(KeyHeaderDigest, c.HeaderDigests)
-		list(KeyDataDigest, c.DataDigests)
-		if !n.sent[KeyMaxRecvDataSegmentLength] {
+		kvs = n.offerList(kvs, idHeaderDigest, KeyHeaderDigest, c.HeaderDigests)
+		kvs = n.offerList(kvs, idDataDigest, KeyDataDigest, c.DataDigests)
+		if !n.sent.has(idMaxRecvDataSegmentLength) {
 			// Our declaration binds the peer from now on.
 			if n.role == RoleInitiator {
 				n.p.InitiatorMaxRecvDSL = c.MaxRecvDataSegmentLength
 			} else {
 				n.p.TargetMaxRecvDSL = c.MaxRecvDataSegmentLength
 			}
+			kvs = n.declare1(kvs, idMaxRecvDataSegmentLength, KeyMaxRecvDataSegmentLength, strconv.FormatUint(uint64(c.MaxRecvDataSegmentLength), 10))
 		}
-		declare(KeyMaxRecvDataSegmentLength, strconv.FormatUint(uint64(c.MaxRecvDataSegmentLength), 10))
-		num(KeyMaxConnections, uint64(c.MaxConnections), DefaultMaxConnections)
-		boolean(KeyInitialR2T, !c.NoInitialR2T, true)
-		boolean(KeyImmediateData, !c.NoImmediateData, true)
-		num(KeyMaxBurstLength, uint64(c.MaxBurstLength), DefaultMaxBurstLength)
-		num(KeyFirstBurstLength, uint64(min(c.FirstBurstLength, c.MaxBurstLength)), DefaultFirstBurstLength)
-		num(KeyDefaultTime2Wait, uint64(c.DefaultTime2Wait), DefaultDefaultTime2Wait)
-		num(KeyDefaultTime2Retain, uint64(c.DefaultTime2Retain), DefaultDefaultTime2Retain)
-		num(KeyMaxOutstandingR2T, uint64(c.MaxOutstandingR2T), DefaultMaxOutstandingR2T)
-		boolean(KeyDataPDUInOrder, !c.NoDataPDUInOrder, true)
-		boolean(KeyDataSequenceInOrder, !c.NoDataSequenceInOrder, true)
-		num(KeyErrorRecoveryLevel, uint64(c.MaxErrorRecoveryLevel), 0)
-		if c.ProtocolLevel > 0 && n.role == RoleInitiator {
-			propose(KeyISCSIProtocolLevel, strconv.FormatUint(uint64(c.ProtocolLevel), 10))
+		kvs = n.offerNumber(kvs, idMaxConnections, KeyMaxConnections, uint64(c.MaxConnections), DefaultMaxConnections)
+		kvs = n.offerBool(kvs, idInitialR2T, KeyInitialR2T, !c.NoInitialR2T, true)
+		kvs = n.offerBool(kvs, idImmediateData, KeyImmediateData, !c.NoImmediateData, true)
+		kvs = n.offerNumber(kvs, idMaxBurstLength, KeyMaxBurstLength, uint64(c.MaxBurstLength), DefaultMaxBurstLength)
+		kvs = n.offerNumber(kvs, idFirstBurstLength, KeyFirstBurstLength, uint64(min(c.FirstBurstLength, c.MaxBurstLength)), DefaultFirstBurstLength)
+		kvs = n.offerNumber(kvs, idDefaultTime2Wait, KeyDefaultTime2Wait, uint64(c.DefaultTime2Wait), DefaultDefaultTime2Wait)
+		kvs = n.offerNumber(kvs, idDefaultTime2Retain, KeyDefaultTime2Retain, uint64(c.DefaultTime2Retain), DefaultDefaultTime2Retain)
+		kvs = n.offerNumber(kvs, idMaxOutstandingR2T, KeyMaxOutstandingR2T, uint64(c.MaxOutstandingR2T), DefaultMaxOutstandingR2T)
+		kvs = n.offerBool(kvs, idDataPDUInOrder, KeyDataPDUInOrder, !c.NoDataPDUInOrder, true)
+		kvs = n.offerBool(kvs, idDataSequenceInOrder, KeyDataSequenceInOrder, !c.NoDataSequenceInOrder, true)
+		kvs = n.offerNumber(kvs, idErrorRecoveryLevel, KeyErrorRecoveryLevel, uint64(c.MaxErrorRecoveryLevel), 0)
+		if c.ProtocolLevel > 0 && n.role == RoleInitiator && n.mayPropose(idISCSIProtocolLevel) {
+			kvs = n.propose(kvs, idISCSIProtocolLevel, KeyISCSIProtocolLevel, strconv.FormatUint(uint64(c.ProtocolLevel), 10))
 		}
 		if c.TaskReporting != nil {
-			list(KeyTaskReporting, c.TaskReporting)
+			kvs = n.offerList(kvs, idTaskReporting, KeyTaskReporting, c.TaskReporting)
 		}
 	}
 	return kvs
+}
+
+// appendKey appends key=value to kvs, making room for a whole Offer at
+// once.
+func appendKey(kvs []KeyValue, key, value string) []KeyValue {
+	if len(kvs) == cap(kvs) {
+		kvs = slices.Grow(kvs, maxOfferKeys)
+	}
+	return append(kvs, KeyValue{Key: key, Value: value})
+}
+
+// declare1 appends our declaration key=value, made once per login.
+func (n *Negotiator) declare1(kvs []KeyValue, id keyID, key, value string) []KeyValue {
+	if n.sent.has(id) {
+		return kvs
+	}
+	n.sent.add(id)
+	return appendKey(kvs, key, value)
+}
+
+// mayPropose reports whether we are to offer the key id: not offered or
+// negotiated yet, and not irrelevant.
+func (n *Negotiator) mayPropose(id keyID) bool {
+	if n.sent.has(id) || n.done.has(id) {
+		return false
+	}
+	d := keyDefs[id]
+	if d.leadingOnly && n.cfg.NonLeading || d.discoveryIrrelevant && n.p.SessionType == SessionDiscovery {
+		return false
+	}
+	return !(id == idFirstBurstLength && n.p.InitialR2T && !n.p.ImmediateData)
+}
+
+// propose appends our offer key=value (mayPropose holds) and records it.
+func (n *Negotiator) propose(kvs []KeyValue, id keyID, key, value string) []KeyValue {
+	d := keyDefs[id]
+	n.sent.add(id)
+	required := !(d.kind == kindAnd && value == ValueNo || d.kind == kindOr && value == ValueYes)
+	n.offers[id] = offer{value: value, required: required}
+	n.open.add(id)
+	if !required {
+		// The result is fixed whatever the answer.
+		b, _ := ParseBoolean(value)
+		n.setBool(key, b)
+	}
+	return appendKey(kvs, key, value)
+}
+
+// offerList proposes a list key; a target only when it cannot accept the
+// default.
+func (n *Negotiator) offerList(kvs []KeyValue, id keyID, key string, vals []string) []KeyValue {
+	if n.role == RoleTarget && slices.Contains(vals, n.defaultList(key)) || !n.mayPropose(id) {
+		return kvs
+	}
+	return n.propose(kvs, id, key, strings.Join(vals, ","))
+}
+
+// offerNumber proposes a numerical key; a target only when it cannot
+// accept the default def.
+func (n *Negotiator) offerNumber(kvs []KeyValue, id keyID, key string, v, def uint64) []KeyValue {
+	d := keyDefs[id]
+	if n.role == RoleTarget && (d.kind == kindMin && v >= def || d.kind == kindMax && v <= def) || !n.mayPropose(id) {
+		return kvs
+	}
+	return n.propose(kvs, id, key, strconv.FormatUint(v, 10))
+}
+
+// offerBool proposes a boolean key; a target only when its wish v is not
+// the default def.
+func (n *Negotiator) offerBool(kvs []KeyValue, id keyID, key string, v, def bool) []KeyValue {
+	if n.role == RoleTarget && v == def || !n.mayPropose(id) {
+		return kvs
+	}
+	return n.propose(kvs, id, key, FormatBoolean(v))
+}
+
+// validList reports whether ParseList accepts s: every element non-empty
+// and at most MaxValueLength bytes.
+func validList(s string) bool {
+	for rest, more := s, true; more; {
+		var e string
+		e, rest, more = strings.Cut(rest, ",")
+		if e == "" || len(e) > MaxValueLength {
+			return false
+		}
+	}
+	return true
+}
+
+// listHolds reports whether the comma-separated list holds v.
+func listHolds(list, v string) bool {
+	for rest, more := list, true; more; {
+		var e string
+		e, rest, more = strings.Cut(rest, ",")
+		if e == v {
+			return true
+		}
+	}
+	return false
+}
+
+// isHexConstant reports whether s has the prefix of a hex-constant.
+func isHexConstant(s string) bool {
+	return len(s) > 1 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')
 }

@@ -91,30 +91,18 @@ const (
 	classLarge
 )
 
-// listKeys are the keys whose value is a list-of-values.
-var listKeys = map[string]bool{
-	KeyHeaderDigest:  true,
-	KeyDataDigest:    true,
-	KeyAuthMethod:    true,
-	KeyTaskReporting: true,
-	"CHAP_A":         true,
-	"SRP_GROUP":      true,
-}
-
-// largeKeys are the keys whose value is a large-binary-value (RFC 7143
-// section 12.1: "C and R are large-binary-values"; SRP and Kerberos items
-// likewise).
-var largeKeys = map[string]bool{
-	"CHAP_C": true, "CHAP_R": true,
-	"SRP_s": true, "SRP_A": true, "SRP_B": true, "SRP_M": true, "SRP_HM": true,
-	"KRB_AP_REQ": true, "KRB_AP_REP": true,
-}
-
 func classOf(key string) valueClass {
-	switch {
-	case largeKeys[key]:
+	switch key {
+	// The keys whose value is a large-binary-value (RFC 7143 section
+	// 12.1: "C and R are large-binary-values"; SRP and Kerberos items
+	// likewise).
+	case "CHAP_C", "CHAP_R",
+		"SRP_s", "SRP_A", "SRP_B", "SRP_M", "SRP_HM",
+		"KRB_AP_REQ", "KRB_AP_REP":
 		return classLarge
-	case listKeys[key]:
+	// The keys whose value is a list-of-values.
+	case KeyHeaderDigest, KeyDataDigest, KeyAuthMethod, KeyTaskReporting,
+		"CHAP_A", "SRP_GROUP":
 		return classList
 	}
 	return classSimple
@@ -197,11 +185,15 @@ func checkValue(key, value string) error {
 //
 // Keys and values are copies; they stay valid after data changes.
 type TextReader struct {
-	data  []byte
-	off   int
-	key   string
-	value string
-	err   error
+	data []byte
+	// text is the text instead of data when fromString: keys and values
+	// are then its substrings, with no copy of their own.
+	text       string
+	fromString bool
+	off        int
+	key        string
+	value      string
+	err        error
 }
 
 // NewTextReader returns a reader over data, the whole text (after joining
@@ -211,18 +203,36 @@ func NewTextReader(data []byte) *TextReader { return &TextReader{data: data} }
 // Next advances to the next pair and reports whether there is one. It
 // returns false at the end of the text or at the first error.
 func (r *TextReader) Next() bool {
-	if r.err != nil || r.off >= len(r.data) {
+	if r.err != nil {
 		return false
 	}
-	rest := r.data[r.off:]
-	n := bytes.IndexByte(rest, 0)
+	var pair string
+	var n, left int
+	if r.fromString {
+		if r.off >= len(r.text) {
+			return false
+		}
+		rest := r.text[r.off:]
+		n, left = strings.IndexByte(rest, 0), len(rest)
+		if n >= 0 {
+			pair = rest[:n]
+		}
+	} else {
+		if r.off >= len(r.data) {
+			return false
+		}
+		rest := r.data[r.off:]
+		n, left = bytes.IndexByte(rest, 0), len(rest)
+		if n >= 0 {
+			pair = string(rest[:n])
+		}
+	}
 	if n < 0 {
 		// "Every key=value pair, including the last or only pair in a
 		// LTDS, MUST be followed by one null (0x00) delimiter."
-		r.err = fmt.Errorf("%w: %d bytes at offset %d not terminated by NUL", ErrTextFormat, len(rest), r.off)
+		r.err = fmt.Errorf("%w: %d bytes at offset %d not terminated by NUL", ErrTextFormat, left, r.off)
 		return false
 	}
-	pair := string(rest[:n])
 	key, value, ok := strings.Cut(pair, "=")
 	if !ok {
 		r.err = fmt.Errorf("%w: pair at offset %d has no '='", ErrTextFormat, r.off)
