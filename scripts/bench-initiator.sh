@@ -39,6 +39,7 @@ while [ $# -gt 0 ]; do
 	*) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
+[[ $seconds =~ ^[0-9]+$ ]] && [ "$seconds" -ge 2 ] || { echo "--seconds $seconds: want a whole number of at least 2 (iscsi-perf reports its average once a second)" >&2; exit 2; }
 for t in tgtd tgtadm iscsi-perf gcc go jq python3 /usr/bin/time; do
 	command -v "$t" >/dev/null || { echo "missing $t: install tgt, libiscsi-bin, libiscsi-dev, gcc, time, jq, python3 and Go" >&2; exit 1; }
 done
@@ -128,6 +129,11 @@ libiscsi_io() {
 	# The commands it ran are about the average times the run's length.
 	line=$(echo "$out" | tr '\r' '\n' | grep -E 'iops average' | tail -1 |
 		sed -E 's/.*iops average ([0-9.]+) \(([0-9.]+) MB\/s\).*/\1 \2/')
+	if [ -z "$line" ]; then
+		# A subshell's exit would end only the subshell: say why here.
+		echo "bench-initiator: iscsi-perf printed no average in ${seconds}s (it prints one a second: use --seconds 2 or more); its output is in $work/iscsi-perf.log" >&2
+		exit 1
+	fi
 	iops=${line%% *}
 	echo -n "$line "
 	cost "$(awk -v i="$iops" -v s="$seconds" 'BEGIN { printf "%.0f", i * s }')" "$work/time"
