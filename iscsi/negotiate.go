@@ -746,7 +746,8 @@ func (n *Negotiator) receive(stage Stage, in []KeyValue, more int) (Output, erro
 	// Most texts fit these; a longer one is given memory of its own.
 	var idBuf [32]keyID
 	var answerBuf [32]KeyValue
-	ids, answers := idBuf[:0], answerBuf[:0]
+	var ids []keyID
+	var answers []KeyValue
 	if len(in) <= len(idBuf) {
 		ids, answers = idBuf[:len(in)], answerBuf[:len(in)]
 	} else {
