@@ -45,6 +45,9 @@ type sessConn struct {
 	raw      syscall.RawConn // nc's descriptor, for writes that do not block; nil if none
 	maxSend  int
 	maxBurst int
+	// logoutKernel: Logout reads the answer itself under a context that
+	// never ends, waiting in poll(2) (see connPoller).
+	logoutKernel bool
 
 	expStatSN atomic.Uint32
 	lastRecv  atomic.Int64
@@ -135,6 +138,7 @@ func (c *sessConn) run() {
 // end); cancelling ctx unblocks the read.
 func (c *sessConn) serveLogout(ctx context.Context) {
 	defer c.s.wg.Done()
+	c.logoutKernel = ctx.Done() == nil
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() {
 			c.nc.SetReadDeadline(time.Unix(1, 0))
@@ -177,7 +181,7 @@ func (c *sessConn) serve() {
 		// thread blocked in poll(2) per idle session is a thread and a
 		// P hand-off per answer for nothing (a cluster node holds many
 		// sessions that wait far more than they work).
-		c.br.kernelWait = c.s.asyncN.Load() > 0 && c.syncInFlight() <= 0
+		c.br.kernelWait = c.logoutKernel || c.s.asyncN.Load() > 0 && c.syncInFlight() <= 0
 		f, err := c.fr.ReadHeader()
 		if err == nil {
 			if ka {
