@@ -271,14 +271,7 @@ func (c *sessConn) flushNow() {
 // gives up the writing side and has the writer send what was queued
 // meanwhile.
 func (c *sessConn) endWrite(q []connOut, err error) {
-	c.releaseOut(q)
-	if err != nil {
-		c.fail(fmt.Errorf("%w: %w", ErrConnectionLost, err))
-	}
-	c.wmu.Lock()
-	if c.wspare == nil {
-		c.wspare = q[:0]
-	}
+	c.writtenLocking(q, err)
 	c.writing = false
 	more := len(c.wq) > 0 && !c.wclosed
 	c.wmu.Unlock()
@@ -333,14 +326,7 @@ func (c *sessConn) writer() {
 			c.handoff, c.handoffQ = false, nil
 			c.wmu.Unlock()
 			err := c.cw.writeTo(c.nc)
-			c.releaseOut(q)
-			if err != nil {
-				c.fail(fmt.Errorf("%w: %w", ErrConnectionLost, err))
-			}
-			c.wmu.Lock()
-			if c.wspare == nil {
-				c.wspare = q[:0]
-			}
+			c.writtenLocking(q, err)
 			c.flushLocked()
 			continue
 		}
@@ -425,17 +411,24 @@ func (c *sessConn) flushLocked() {
 		} else {
 			c.cw.reset()
 		}
-		c.releaseOut(q)
-		if err != nil {
-			c.fail(fmt.Errorf("%w: %w", ErrConnectionLost, err))
-		}
-		c.wmu.Lock()
-		if c.wspare == nil {
-			c.wspare = q[:0]
-		}
+		c.writtenLocking(q, err)
 	}
 	c.writing = false
 	c.wmu.Unlock()
+}
+
+// writtenLocking ends the write of q (err: how it went, which fails the
+// connection when not nil): it releases q's PDUs, then takes wmu and
+// keeps q's array as the next queue's spare. It returns with wmu held.
+func (c *sessConn) writtenLocking(q []connOut, err error) {
+	c.releaseOut(q)
+	if err != nil {
+		c.fail(fmt.Errorf("%w: %w", ErrConnectionLost, err))
+	}
+	c.wmu.Lock()
+	if c.wspare == nil {
+		c.wspare = q[:0]
+	}
 }
 
 // releaseOut drops the written PDUs of q, and with them their hold on
