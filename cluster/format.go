@@ -15,17 +15,19 @@ import (
 	"github.com/diskfs/go-diskfs/disk"
 	"github.com/diskfs/go-diskfs/filesystem"
 	"github.com/diskfs/go-diskfs/partition/gpt"
+
+	"github.com/lunarsan/lunar/internal/gptlayout"
 )
 
 // Format layout.
 const (
 	// FormatAlign is the alignment of the partition's start and end: 1 MiB,
 	// as partitioning tools align today.
-	FormatAlign = 1 << 20
+	FormatAlign = gptlayout.Align
 	// MinFormatSize is the smallest disk FormatDisk formats: 8 MiB, which
 	// leaves a 6 MiB partition between the 1 MiB GPT areas at each end
 	// (FAT16 needs 4085 clusters at least).
-	MinFormatSize = 8 << 20
+	MinFormatSize = gptlayout.MinDiskSize
 	// MinFAT32Size is the smallest partition that gets FAT32: a FAT32
 	// volume has at least 65525 clusters (fewer would be read as FAT16),
 	// which with 512-byte clusters and the two FATs needs about 32.5 MiB.
@@ -35,7 +37,7 @@ const (
 	MaxFATLabel = 11
 	// MaxPartitionName is the length of a GPT partition name in UTF-16
 	// code units.
-	MaxPartitionName = 36
+	MaxPartitionName = gptlayout.MaxPartitionName
 )
 
 // FATLabel returns the FAT volume label FormatDisk writes for label: upper
@@ -93,9 +95,7 @@ func FormatDisk(ctx context.Context, dev BlockDevice, label string, opts FormatO
 	}
 	// The partition: from 1 MiB to the last whole MiB before the final
 	// one, which keeps the backup GPT (at most 33 sectors) clear.
-	startByte := int64(FormatAlign)
-	endByte := (size/FormatAlign - 1) * FormatAlign // exclusive
-	partSize := endByte - startByte
+	_, partSize := gptlayout.Partition(size)
 	fsType := filesystem.TypeFat32
 	if partSize < MinFAT32Size {
 		if bs != 512 {
@@ -121,19 +121,7 @@ func FormatDisk(ctx context.Context, dev BlockDevice, label string, opts FormatO
 	if err != nil {
 		return fmt.Errorf("cluster: format: open the disk: %w", err)
 	}
-	table := &gpt.Table{
-		LogicalSectorSize:  int(bs),
-		PhysicalSectorSize: int(bs),
-		ProtectiveMBR:      true,
-		Partitions: []*gpt.Partition{{
-			Index: 1,
-			Start: uint64(startByte / bs),
-			End:   uint64(endByte/bs) - 1,
-			Size:  uint64(partSize),
-			Type:  gpt.MicrosoftBasicData,
-			Name:  label,
-		}},
-	}
+	table := gptlayout.Table(size, bs, label, gpt.MicrosoftBasicData)
 	if err := d.Partition(table); err != nil {
 		return fmt.Errorf("cluster: format: write the partition table: %w", err)
 	}

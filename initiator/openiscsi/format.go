@@ -13,17 +13,19 @@ import (
 	diskfs "github.com/diskfs/go-diskfs"
 	"github.com/diskfs/go-diskfs/disk"
 	"github.com/diskfs/go-diskfs/partition/gpt"
+
+	"github.com/lunarsan/lunar/internal/gptlayout"
 )
 
 // Format layout, the same as the cluster package's portable format: one
 // GPT partition from 1 MiB to the last whole MiB before the final one.
 const (
 	// FormatAlign is the partition's alignment.
-	FormatAlign = 1 << 20
+	FormatAlign = gptlayout.Align
 	// MinFormatSize is the smallest disk Format formats.
-	MinFormatSize = 8 << 20
+	MinFormatSize = gptlayout.MinDiskSize
 	// MaxPartitionName is the length of a GPT partition name.
-	MaxPartitionName = 36
+	MaxPartitionName = gptlayout.MaxPartitionName
 	// MaxExt4Label is the length of an ext4 volume label in bytes.
 	MaxExt4Label = 16
 )
@@ -119,21 +121,7 @@ func writeGPT(path string, size, bs int64, label string) error {
 		return engineError(ErrFailed, "open %s: %v", path, err)
 	}
 	defer dk.Close()
-	start := int64(FormatAlign)
-	end := (size/FormatAlign - 1) * FormatAlign // exclusive
-	table := &gpt.Table{
-		LogicalSectorSize:  int(bs),
-		PhysicalSectorSize: int(bs),
-		ProtectiveMBR:      true,
-		Partitions: []*gpt.Partition{{
-			Index: 1,
-			Start: uint64(start / bs),
-			End:   uint64(end/bs) - 1,
-			Size:  uint64(end - start),
-			Type:  gpt.LinuxFilesystem,
-			Name:  label,
-		}},
-	}
+	table := gptlayout.Table(size, bs, label, gpt.LinuxFilesystem)
 	err = dk.Partition(table)
 	if err != nil && !errors.Is(err, disk.ErrReReadDeferred) {
 		return engineError(ErrFailed, "write the partition table on %s: %v", path, err)
