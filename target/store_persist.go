@@ -2,6 +2,7 @@ package target
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -109,19 +110,7 @@ func (c *storeConfig) sort() {
 	slices.SortFunc(c.LUNs, func(a, b storeLUNConf) int { return strings.Compare(a.Name, b.Name) })
 	slices.SortFunc(c.IGroups, func(a, b storeIGroupConf) int { return strings.Compare(a.Name, b.Name) })
 	slices.SortFunc(c.Maps, func(a, b storeMapConf) int {
-		if r := strings.Compare(a.Target, b.Target); r != 0 {
-			return r
-		}
-		if r := strings.Compare(a.IGroup, b.IGroup); r != 0 {
-			return r
-		}
-		switch {
-		case a.LUNID < b.LUNID:
-			return -1
-		case a.LUNID > b.LUNID:
-			return 1
-		}
-		return 0
+		return cmp.Or(strings.Compare(a.Target, b.Target), strings.Compare(a.IGroup, b.IGroup), cmp.Compare(a.LUNID, b.LUNID))
 	})
 	slices.SortFunc(c.CHAP, func(a, b storeInitiatorCHAP) int { return strings.Compare(a.Initiator, b.Initiator) })
 }

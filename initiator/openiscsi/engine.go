@@ -1,6 +1,7 @@
 package openiscsi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -578,19 +579,7 @@ func (e *Engine) Disks(ctx context.Context) ([]initiator.DiskStatus, error) {
 		out = append(out, e.status(d, ss))
 	}
 	slices.SortFunc(out, func(a, b initiator.DiskStatus) int {
-		if c := strings.Compare(a.Target, b.Target); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.Portal, b.Portal); c != 0 {
-			return c
-		}
-		switch {
-		case a.LUN < b.LUN:
-			return -1
-		case a.LUN > b.LUN:
-			return 1
-		}
-		return 0
+		return cmp.Or(strings.Compare(a.Target, b.Target), strings.Compare(a.Portal, b.Portal), cmp.Compare(a.LUN, b.LUN))
 	})
 	return out, nil
 }
