@@ -155,15 +155,11 @@ func (e *UserspaceEngine) PersistentReserveOut(ctx context.Context, wwn string, 
 	if err != nil {
 		return err
 	}
-	data, err := params.MarshalBinary()
+	cmd, err := PROut{Action: sa, Type: typ, Params: params}.command()
 	if err != nil {
-		return fmt.Errorf("%w: PERSISTENT RESERVE OUT parameters: %w", ErrInvalid, err)
+		return err
 	}
-	cdb, err := (&scsi.PersistentReserveOut{ServiceAction: sa, Scope: scsi.PRScopeLU, Type: typ, ParameterListLength: uint32(len(data))}).MarshalBinary()
-	if err != nil {
-		return fmt.Errorf("%w: PERSISTENT RESERVE OUT: %w", ErrInvalid, err)
-	}
-	if _, err := execPR(ctx, d, &initiator.Command{CDB: cdb, DataOut: data}); err != nil {
+	if _, err := execPR(ctx, d, cmd); err != nil {
 		return prError(ctx, "PERSISTENT RESERVE OUT "+sa.String()+" on "+wwn, err)
 	}
 	return nil
@@ -177,6 +173,20 @@ type PROut struct {
 	Type scsi.PRType
 	// Params is the parameter list.
 	Params scsi.PROutParameters
+}
+
+// command returns o as a PERSISTENT RESERVE OUT command (scope: the
+// logical unit).
+func (o PROut) command() (*initiator.Command, error) {
+	data, err := o.Params.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("%w: PERSISTENT RESERVE OUT parameters: %w", ErrInvalid, err)
+	}
+	cdb, err := (&scsi.PersistentReserveOut{ServiceAction: o.Action, Scope: scsi.PRScopeLU, Type: o.Type, ParameterListLength: uint32(len(data))}).MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("%w: PERSISTENT RESERVE OUT: %w", ErrInvalid, err)
+	}
+	return &initiator.Command{CDB: cdb, DataOut: data}, nil
 }
 
 // orderedReserver is a Reserver that sends several PERSISTENT RESERVE OUT
@@ -205,17 +215,9 @@ func (e *UserspaceEngine) PersistentReserveOutInOrder(ctx context.Context, wwn s
 	}
 	cmds := make([]*initiator.Command, len(outs))
 	for i, o := range outs {
-		data, err := o.Params.MarshalBinary()
-		if err != nil {
-			errs[i] = fmt.Errorf("%w: PERSISTENT RESERVE OUT parameters: %w", ErrInvalid, err)
+		if cmds[i], errs[i] = o.command(); errs[i] != nil {
 			return errs
 		}
-		cdb, err := (&scsi.PersistentReserveOut{ServiceAction: o.Action, Scope: scsi.PRScopeLU, Type: o.Type, ParameterListLength: uint32(len(data))}).MarshalBinary()
-		if err != nil {
-			errs[i] = fmt.Errorf("%w: PERSISTENT RESERVE OUT: %w", ErrInvalid, err)
-			return errs
-		}
-		cmds[i] = &initiator.Command{CDB: cdb, DataOut: data}
 		if i > 0 {
 			cmds[i].Attr = iscsi.TaskAttrOrdered
 		}
