@@ -150,7 +150,7 @@ func scanFetch(ctx context.Context, ex Executor, lun uint64, pages []scsi.VPDPag
 		wg.Go(func() { answers[i].b, answers[i].err = scanVPD(ctx, ex, lun, p) })
 	}
 	if capacity {
-		wg.Go(func() { b.blocks, b.bs, b.capErr = scanCapacityPrimed(ctx, ex, lun) })
+		wg.Go(func() { b.blocks, b.bs, b.capErr = scanCapacityFrom(ctx, ex, lun, true) })
 	}
 	wg.Wait()
 	for i, p := range pages {
@@ -413,17 +413,13 @@ func scanCapacity(ctx context.Context, ex Executor, lun uint64) (blocks uint64, 
 	return scanCapacityFrom(ctx, ex, lun, false)
 }
 
-// scanCapacityPrimed is scanCapacity with a TEST UNIT READY issued just
-// before the READ CAPACITY(16), which is ORDERED behind it: the unit
-// attention a new nexus has pending (POWER ON, RESET, 29/00), which
+// scanCapacityFrom is scanCapacity; primed on a *Session, it sends a TEST
+// UNIT READY just before the READ CAPACITY(16), which is ORDERED behind
+// it: the unit attention a new nexus has pending (POWER ON, RESET, 29/00), which
 // INQUIRY and REPORT LUNS never report, goes to the TEST UNIT READY, and
 // the READ CAPACITY is not sent a second time a round trip later. Nobody
 // waits for the TEST UNIT READY (its answer does not matter, and the
 // session sends it again after the unit attention).
-func scanCapacityPrimed(ctx context.Context, ex Executor, lun uint64) (blocks uint64, blockSize uint32, err error) {
-	return scanCapacityFrom(ctx, ex, lun, true)
-}
-
 func scanCapacityFrom(ctx context.Context, ex Executor, lun uint64, primed bool) (blocks uint64, blockSize uint32, err error) {
 	cdb, err := (&scsi.ReadCapacity16{AllocationLength: scsi.ReadCapacity16DataLength}).MarshalBinary()
 	if err != nil {
