@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -89,6 +90,11 @@ type BenchReport struct {
 	Agents int `json:"agents"`
 	// Memory is the agents' memory use.
 	Memory BenchMemory `json:"memory"`
+	// GCPercent is the garbage collector's GOGC percent during the runs
+	// (the largest of the clusters'): raised from the default so the
+	// process collects about as often as the separate processes it stands
+	// in for would (separateHeapsGC).
+	GCPercent int `json:"gc_percent,omitempty"`
 	// Runs are the runs in the order they ran.
 	Runs []BenchRun `json:"runs"`
 	// Summaries has one entry per latency and node count, in order.
@@ -269,6 +275,41 @@ func heapInUse() int64 {
 	return int64(ms.HeapInuse)
 }
 
+// goMinHeap is the Go runtime's smallest heap goal: a process whose live
+// heap is smaller than half of it collects garbage only once it has
+// allocated up to this much.
+const goMinHeap = 4 << 20
+
+// separateHeapsGC makes this process, which hosts procs programs that are
+// separate processes in a real cluster (etcd, the target, the agents),
+// collect garbage about as often as those processes would together: each
+// of them has at least goMinHeap of headroom before its next collection,
+// while one process's collector, left at its default, allows one live
+// heap's worth for all of them and so runs procs times as often over the
+// same allocations, a cost a real cluster does not pay. It raises the
+// collector's GOGC percent to give the live heap procs times goMinHeap of
+// headroom (it never lowers it, and leaves GOGC=off alone) and returns the
+// percent in force and the function that restores the previous one.
+func separateHeapsGC(procs int) (percent int, restore func()) {
+	prev := debug.SetGCPercent(100)
+	debug.SetGCPercent(prev)
+	live := max(heapLive(), 1)
+	pct := int(int64(procs) * goMinHeap * 100 / live)
+	if prev < 0 || pct <= prev {
+		return prev, func() {}
+	}
+	debug.SetGCPercent(pct)
+	return pct, func() { debug.SetGCPercent(prev) }
+}
+
+// heapLive collects garbage and returns the bytes of live heap objects.
+func heapLive() int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc)
+}
+
 // processCPU returns the process's CPU time so far (user and system);
 // zero where the system cannot tell.
 func processCPU() time.Duration {
@@ -338,6 +379,10 @@ func runBenchCluster(ctx context.Context, cfg BenchConfig, rep *BenchReport, dir
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
+	// etcd, the target and every agent would each be a process of its own.
+	pct, restoreGC := separateHeapsGC(rep.Agents + 2)
+	defer restoreGC()
+	rep.GCPercent = max(rep.GCPercent, pct)
 	defer func() {
 		if cerr := l.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("bench: %w", cerr)

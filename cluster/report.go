@@ -129,6 +129,9 @@ func WriteBenchTable(w io.Writer, rep *BenchReport) error {
 	}
 	fmt.Fprintf(ew, "\nmemory per agent (Go heap): %s idle, %s connected (%d agents)\n",
 		kib(rep.Memory.Idle), kib(rep.Memory.Connected), rep.Memory.ConnectedAgents)
+	if rep.GCPercent > 0 {
+		fmt.Fprintf(ew, "garbage collector: GOGC %d (each of the %d agents, the target and etcd given the heap headroom of a process of its own)\n", rep.GCPercent, rep.Agents)
+	}
 	fmt.Fprintln(ew, "goals:")
 	for _, g := range CheckBenchGoals(rep) {
 		fmt.Fprintf(ew, "  %-4s %s: want %s, got %s\n", goalMark(g), g.Name, g.Want, g.Got)
