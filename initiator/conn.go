@@ -75,10 +75,16 @@ type sessConn struct {
 	writerOff     bool
 	writerStarted atomic.Bool
 
-	// batching is set while the reader runs the callbacks of a batch of
-	// asynchronous commands: the commands they issue are written by one
-	// kick once the batch ends, not one each.
-	batching atomic.Bool
+	// batching counts who is queueing a batch of asynchronous commands
+	// now: the reader running the callbacks of a batch of completions, a
+	// goroutine in Session.startInOrder. While it is not zero the commands
+	// queued do not wake the writer; each of them flushes the queue when
+	// it is done, so the batch leaves in one write, not one each.
+	batching atomic.Int32
+
+	// onWrite, when set (tests), is told how many PDUs each write carried;
+	// under wmu.
+	onWrite func(pdus int)
 
 	dead     chan struct{}
 	deadOnce sync.Once
@@ -175,13 +181,14 @@ func (c *sessConn) serve() {
 		}
 		// Waiting in the kernel spares the runtime's wake-ups (see
 		// connPoller), but a goroutine the reader wakes (an Execute
-		// call's) would have to be taken by another thread: wait in the
-		// network poller while any is in flight, so that it runs on
-		// this thread at once. An idle session waits there too: a
+		// call's, or one waiting for a batch it started) would have to
+		// be taken by another thread: wait in the network poller while
+		// any is in flight, so that it runs on this thread at once. An
+		// idle session waits there too: a
 		// thread blocked in poll(2) per idle session is a thread and a
 		// P hand-off per answer for nothing (a cluster node holds many
 		// sessions that wait far more than they work).
-		c.br.kernelWait = c.logoutKernel || c.s.asyncN.Load() > 0 && c.syncInFlight() <= 0
+		c.br.kernelWait = c.logoutKernel || c.s.asyncN.Load() > 0 && c.syncInFlight() <= 0 && c.s.awaitN.Load() == 0
 		f, err := c.fr.ReadHeader()
 		if err == nil {
 			if ka {
@@ -218,9 +225,9 @@ func (c *sessConn) endServe() {
 // runBatch runs the callbacks of the finished asynchronous commands on the
 // reader and then has the writer send whatever they queued.
 func (c *sessConn) runBatch() {
-	c.batching.Store(true)
+	c.batching.Add(1)
 	c.s.runDone()
-	c.batching.Store(false)
+	c.batching.Add(-1)
 	c.flushNow()
 }
 
@@ -295,9 +302,9 @@ func (c *sessConn) encode(q []connOut) error {
 // kickUnlessBatching kicks the writer, unless the reader is running a
 // batch of callbacks and kicks it at the end.
 func (c *sessConn) kickUnlessBatching() {
-	// A command queued before batching is cleared is seen by runBatch's
-	// check of the queue; one queued after sees batching clear.
-	if !c.batching.Load() {
+	// A command queued before the last batch ends is seen by its
+	// holder's flush of the queue; one queued after sees no batch.
+	if c.batching.Load() == 0 {
 		c.kick()
 	}
 }
@@ -421,11 +428,15 @@ func (c *sessConn) flushLocked() {
 // connection when not nil): it releases q's PDUs, then takes wmu and
 // keeps q's array as the next queue's spare. It returns with wmu held.
 func (c *sessConn) writtenLocking(q []connOut, err error) {
+	n := len(q)
 	c.releaseOut(q)
 	if err != nil {
 		c.fail(fmt.Errorf("%w: %w", ErrConnectionLost, err))
 	}
 	c.wmu.Lock()
+	if c.onWrite != nil {
+		c.onWrite(n)
+	}
 	if c.wspare == nil {
 		c.wspare = q[:0]
 	}

@@ -23,24 +23,54 @@ import (
 func ExecuteInOrder(ctx context.Context, ex Executor, cmds ...*Command) ([]Response, []error) {
 	resps := make([]Response, len(cmds))
 	errs := make([]error, len(cmds))
-	s, async := ex.(*Session)
 	var wg sync.WaitGroup
 	i := 0
-	for ; async && i < len(cmds); i++ {
-		wg.Add(1)
-		k := i // i goes on after the callback is set up
-		err := s.Start(ctx, cmds[k], func(r Response, err error) {
+	if s, ok := ex.(*Session); ok {
+		defer s.awaiting()()
+		wg.Add(len(cmds))
+		i = s.startInOrder(ctx, cmds, func(k int, r Response, err error) {
 			resps[k], errs[k] = r, err
 			wg.Done()
 		})
-		if err != nil {
-			wg.Done()
-			break
-		}
+		wg.Add(i - len(cmds)) // the commands it did not start
 	}
 	for ; i < len(cmds); i++ {
 		resps[i], errs[i] = ex.Execute(ctx, cmds[i])
 	}
 	wg.Wait()
 	return resps, errs
+}
+
+// startInOrder starts cmds back to back (Start), in order, done(i, ...)
+// reporting the outcome of cmds[i], and returns how many it started: it
+// stops at the first that Start refuses (a full queue, a stopped
+// session). The commands it started are queued before the writer is woken
+// and leave in one write where the socket takes them.
+func (s *Session) startInOrder(ctx context.Context, cmds []*Command, done func(i int, r Response, err error)) int {
+	s.mu.Lock()
+	c := s.conn
+	s.mu.Unlock()
+	if c != nil {
+		c.batching.Add(1)
+		defer func() {
+			c.batching.Add(-1)
+			c.flush()
+		}()
+	}
+	for i, cmd := range cmds {
+		if err := s.Start(ctx, cmd, func(r Response, err error) { done(i, r, err) }); err != nil {
+			return i
+		}
+	}
+	return len(cmds)
+}
+
+// awaiting counts the calling goroutine as one that waits for the answers
+// of commands it started, until the function it returns is called: the
+// reader then waits for answers in the network poller, as it does while
+// an Execute call is in flight, so that the goroutine it wakes runs at
+// once (see sessConn.serve).
+func (s *Session) awaiting() (done func()) {
+	s.awaitN.Add(1)
+	return func() { s.awaitN.Add(-1) }
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/lunarsan/lunar/iscsi"
 	"github.com/lunarsan/lunar/scsi"
@@ -106,4 +108,65 @@ func TestRescanTakesPowerOnUAWithTUR(t *testing.T) {
 	if c.uas[scsi.OpTestUnitReady] != 2 || len(c.uas) != 1 {
 		t.Fatalf("unit attentions by opcode %v: want the power-on one of each LUN on TEST UNIT READY only", c.uas)
 	}
+}
+
+// TestExecuteInOrderOneWrite checks that a batch leaves in one write: the
+// writer is not woken until every command of it is queued.
+func TestExecuteInOrderOneWrite(t *testing.T) {
+	const initiator = "iqn.2026-11.org.example:pipeline-write"
+	e := diskE2EStart(t)
+	e.createLUN(t, "p0", 1<<20, initiator, 0)
+	s := e.dial(t, initiator)
+	ctx := context.Background()
+	// The first command takes the power-on unit attention.
+	if _, err := s.Execute(ctx, &Command{CDB: make([]byte, 6)}); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu     sync.Mutex
+		writes []int
+	)
+	s.mu.Lock()
+	c := s.conn
+	s.mu.Unlock()
+	c.wmu.Lock()
+	c.onWrite = func(n int) {
+		mu.Lock()
+		writes = append(writes, n)
+		mu.Unlock()
+	}
+	c.wmu.Unlock()
+	// Each command's Start takes a millisecond: ample time for a writer
+	// woken by the first to write it alone.
+	slow := pipelineSlowCtx{ctx}
+	for round := range 20 {
+		cmds := make([]*Command, 7)
+		for i := range cmds {
+			cmds[i] = &Command{CDB: make([]byte, 6)}
+		}
+		mu.Lock()
+		writes = writes[:0]
+		mu.Unlock()
+		_, errs := ExecuteInOrder(slow, s, cmds...)
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: command %d: %v", round, i, err)
+			}
+		}
+		mu.Lock()
+		got := slices.Clone(writes)
+		mu.Unlock()
+		if len(got) != 1 || got[0] != len(cmds) {
+			t.Fatalf("round %d: %d commands went out in writes of %v PDUs, want one write", round, len(cmds), got)
+		}
+	}
+}
+
+// pipelineSlowCtx is a context whose Err takes a millisecond: Start checks
+// it, so a batch's commands are queued far apart.
+type pipelineSlowCtx struct{ context.Context }
+
+func (c pipelineSlowCtx) Err() error {
+	time.Sleep(time.Millisecond)
+	return c.Context.Err()
 }

@@ -140,21 +140,88 @@ type scanBatch struct {
 	capErr error
 }
 
-// scanFetch sends the batch's commands concurrently and waits for all.
+// scanFetch sends the batch's commands in one go (one write, one round
+// trip) and waits for their answers; ex is a *Session. An answer that
+// needs more (a unit attention the session gave up retrying, a VPD page
+// longer than the first allocation length, READ CAPACITY(16) refused) is
+// completed with commands of its own.
 func scanFetch(ctx context.Context, ex Executor, lun uint64, pages []scsi.VPDPageCode, capacity bool) *scanBatch {
 	b := &scanBatch{pages: make(map[scsi.VPDPageCode]scanAnswer, len(pages))}
-	answers := make([]scanAnswer, len(pages))
-	var wg sync.WaitGroup
-	wg.Go(func() { b.inq.b, b.inq.err = scanInquiry(ctx, ex, lun, false, 0) })
-	for i, p := range pages {
-		wg.Go(func() { answers[i].b, answers[i].err = scanVPD(ctx, ex, lun, p) })
+	cmds := make([]*Command, 0, len(pages)+3)
+	for i := range len(pages) + 1 {
+		evpd, page := i > 0, scsi.VPDPageCode(0)
+		if evpd {
+			page = pages[i-1]
+		}
+		cmd, err := scanInquiryCommand(lun, evpd, page, scanInquiryAlloc)
+		if err != nil {
+			b.inq.err, b.capErr = err, err
+			return b
+		}
+		cmds = append(cmds, cmd)
 	}
+	var tur, rc *Command
 	if capacity {
-		wg.Go(func() { b.blocks, b.bs, b.capErr = scanCapacityFrom(ctx, ex, lun, true) })
+		// The TEST UNIT READY takes the unit attention a new nexus has
+		// pending (POWER ON, RESET, 29/00), which INQUIRY and REPORT LUNS
+		// never report, so the READ CAPACITY, ORDERED behind it, is not
+		// terminated by it and sent again a round trip later. Nobody waits
+		// for the TEST UNIT READY: its answer does not matter (the session
+		// sends it again after the unit attention on its own).
+		tur = &Command{LUN: lun, CDB: make([]byte, 6)}
+		var err error
+		if rc, err = scanCapacityCommand(lun); err != nil {
+			b.inq.err, b.capErr = err, err
+			return b
+		}
+		rc.Attr = iscsi.TaskAttrOrdered
+		cmds = append(cmds, tur, rc)
+	}
+	resps := make([]Response, len(cmds))
+	errs := make([]error, len(cmds))
+	var wg sync.WaitGroup
+	wg.Add(len(cmds))
+	started := 0
+	if s, ok := ex.(*Session); ok {
+		defer s.awaiting()()
+		started = s.startInOrder(ctx, cmds, func(i int, r Response, err error) {
+			if cmds[i] != tur {
+				resps[i], errs[i] = r, err
+				wg.Done()
+			}
+		})
+	}
+	for i, cmd := range cmds {
+		switch {
+		case i < started && cmd != tur:
+			continue // its callback is waited for
+		case i >= started && cmd == rc:
+			// Start refused it (a full queue), and maybe the TEST UNIT
+			// READY before it: the commands go one after another.
+			rc.Attr = iscsi.TaskAttrSimple
+			fallthrough
+		case i >= started && cmd != tur:
+			resps[i], errs[i] = scanExec(ctx, ex, cmd)
+		}
+		wg.Done()
 	}
 	wg.Wait()
+	b.inq.b, b.inq.err = scanInquiryFinish(ctx, ex, cmds[0], resps[0], errs[0], false, 0)
 	for i, p := range pages {
-		b.pages[p] = answers[i]
+		var a scanAnswer
+		a.b, a.err = scanInquiryFinish(ctx, ex, cmds[1+i], resps[1+i], errs[1+i], true, p)
+		if a.err == nil {
+			a.err = scanVPDCheck(a.b, p)
+		}
+		b.pages[p] = a
+	}
+	if capacity {
+		k := len(cmds) - 1
+		if scsi.IsUnitAttention(errs[k]) {
+			b.blocks, b.bs, b.capErr = scanCapacity(ctx, ex, lun)
+		} else {
+			b.blocks, b.bs, b.capErr = scanCapacityFinish(ctx, ex, lun, rc, resps[k], errs[k])
+		}
 	}
 	return b
 }
@@ -352,38 +419,74 @@ func scanWWN(p *scsi.VPDDeviceIdentification) string {
 	return ""
 }
 
-// scanInquiry sends INQUIRY (SPC-4 section 6.6) for standard data or a VPD
-// page and returns the bytes received, asking again with the length the
-// page announces when it did not fit.
+// scanInquiryAlloc is the allocation length of a first INQUIRY: standard
+// data and the usual VPD pages fit.
+const scanInquiryAlloc = 255
+
+// scanInquiryCommand returns an INQUIRY (SPC-4 section 6.6) of lun for
+// standard data or, with evpd, a VPD page, with a buffer of alloc bytes.
+func scanInquiryCommand(lun uint64, evpd bool, page scsi.VPDPageCode, alloc int) (*Command, error) {
+	cdb, err := (&scsi.Inquiry{EVPD: evpd, PageCode: uint8(page), AllocationLength: uint16(alloc)}).MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	return &Command{LUN: lun, CDB: cdb, DataIn: make([]byte, alloc)}, nil
+}
+
+// scanInquiry sends INQUIRY for standard data or a VPD page and returns
+// the bytes received, asking again with the length the page announces
+// when it did not fit.
 func scanInquiry(ctx context.Context, ex Executor, lun uint64, evpd bool, page scsi.VPDPageCode) ([]byte, error) {
-	alloc := 255
+	alloc := scanInquiryAlloc
 	for {
-		cdb, err := (&scsi.Inquiry{EVPD: evpd, PageCode: uint8(page), AllocationLength: uint16(alloc)}).MarshalBinary()
+		cmd, err := scanInquiryCommand(lun, evpd, page, alloc)
 		if err != nil {
 			return nil, err
 		}
-		buf := make([]byte, alloc)
-		resp, err := scanExec(ctx, ex, &Command{LUN: lun, CDB: cdb, DataIn: buf})
+		resp, err := scanExec(ctx, ex, cmd)
 		if err != nil {
 			return nil, err
 		}
-		b := buf[:min(resp.DataIn, len(buf))]
-		var need int
-		switch {
-		case !evpd && len(b) >= 5:
-			// Standard data: ADDITIONAL LENGTH (n-4) in byte 4.
-			need = int(b[4]) + 5
-		case evpd && len(b) >= scsi.VPDHeaderLength:
-			// VPD page: PAGE LENGTH (n-3) in bytes 2-3.
-			need = int(binary.BigEndian.Uint16(b[2:4])) + scsi.VPDHeaderLength
-		}
-		if need <= alloc || alloc == 0xffff || !evpd {
-			// Standard INQUIRY data beyond 255 bytes is vendor specific;
-			// what arrived is enough.
+		b, need := scanInquiryData(cmd, resp, evpd)
+		if need == 0 {
 			return b, nil
 		}
-		alloc = min(need, 0xffff)
+		alloc = need
 	}
+}
+
+// scanInquiryData returns the bytes an INQUIRY cmd received, and the
+// allocation length to ask again with when a VPD page did not fit (zero
+// when it did). Standard data beyond its buffer is vendor specific: what
+// arrived is enough.
+func scanInquiryData(cmd *Command, resp Response, evpd bool) (b []byte, need int) {
+	alloc := len(cmd.DataIn)
+	b = cmd.DataIn[:min(resp.DataIn, alloc)]
+	if !evpd || len(b) < scsi.VPDHeaderLength || alloc == 0xffff {
+		return b, 0
+	}
+	// PAGE LENGTH (n-3) in bytes 2-3.
+	if n := int(binary.BigEndian.Uint16(b[2:4])) + scsi.VPDHeaderLength; n > alloc {
+		return b, min(n, 0xffff)
+	}
+	return b, 0
+}
+
+// scanInquiryFinish completes an INQUIRY answered in a batch: one the
+// session gave up retrying after unit attentions, or a VPD page longer
+// than the buffer, is asked for again on its own.
+func scanInquiryFinish(ctx context.Context, ex Executor, cmd *Command, resp Response, err error, evpd bool, page scsi.VPDPageCode) ([]byte, error) {
+	if scsi.IsUnitAttention(err) {
+		return scanInquiry(ctx, ex, cmd.LUN, evpd, page)
+	}
+	if err != nil {
+		return nil, err
+	}
+	b, need := scanInquiryData(cmd, resp, evpd)
+	if need > 0 {
+		return scanInquiry(ctx, ex, cmd.LUN, evpd, page)
+	}
+	return b, nil
 }
 
 // scanVPD returns a VPD page of lun.
@@ -392,10 +495,15 @@ func scanVPD(ctx context.Context, ex Executor, lun uint64, page scsi.VPDPageCode
 	if err != nil {
 		return nil, err
 	}
+	return b, scanVPDCheck(b, page)
+}
+
+// scanVPDCheck checks that b holds a whole header of VPD page page.
+func scanVPDCheck(b []byte, page scsi.VPDPageCode) error {
 	if len(b) < scsi.VPDHeaderLength || scsi.VPDPageCode(b[1]) != page {
-		return nil, fmt.Errorf("%w: VPD page %s: %d bytes, page code %#02x", scsi.ErrTruncated, page, len(b), firstByte(b[min(1, len(b)):]))
+		return fmt.Errorf("%w: VPD page %s: %d bytes, page code %#02x", scsi.ErrTruncated, page, len(b), firstByte(b[min(1, len(b)):]))
 	}
-	return b, nil
+	return nil
 }
 
 // firstByte returns b[0], or zero for an empty b.
@@ -406,35 +514,31 @@ func firstByte(b []byte) byte {
 	return b[0]
 }
 
+// scanCapacityCommand returns a READ CAPACITY(16) of lun with its buffer.
+func scanCapacityCommand(lun uint64) (*Command, error) {
+	cdb, err := (&scsi.ReadCapacity16{AllocationLength: scsi.ReadCapacity16DataLength}).MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	return &Command{LUN: lun, CDB: cdb, DataIn: make([]byte, scsi.ReadCapacity16DataLength)}, nil
+}
+
 // scanCapacity reads the capacity with READ CAPACITY(16) (SBC-3 section
 // 5.16), or with READ CAPACITY(10) (section 5.15) when the unit refuses
 // the 16-byte command as ILLEGAL REQUEST.
 func scanCapacity(ctx context.Context, ex Executor, lun uint64) (blocks uint64, blockSize uint32, err error) {
-	return scanCapacityFrom(ctx, ex, lun, false)
-}
-
-// scanCapacityFrom is scanCapacity; primed on a *Session, it sends a TEST
-// UNIT READY just before the READ CAPACITY(16), which is ORDERED behind
-// it: the unit attention a new nexus has pending (POWER ON, RESET, 29/00), which
-// INQUIRY and REPORT LUNS never report, goes to the TEST UNIT READY, and
-// the READ CAPACITY is not sent a second time a round trip later. Nobody
-// waits for the TEST UNIT READY (its answer does not matter, and the
-// session sends it again after the unit attention).
-func scanCapacityFrom(ctx context.Context, ex Executor, lun uint64, primed bool) (blocks uint64, blockSize uint32, err error) {
-	cdb, err := (&scsi.ReadCapacity16{AllocationLength: scsi.ReadCapacity16DataLength}).MarshalBinary()
+	rc, err := scanCapacityCommand(lun)
 	if err != nil {
 		return 0, 0, err
 	}
-	buf := make([]byte, scsi.ReadCapacity16DataLength)
-	rc := &Command{LUN: lun, CDB: cdb, DataIn: buf}
-	if s, ok := ex.(*Session); ok && primed {
-		// Start gives the TEST UNIT READY its CmdSN before it returns:
-		// the READ CAPACITY's comes after.
-		if s.Start(ctx, &Command{LUN: lun, CDB: make([]byte, 6)}, func(Response, error) {}) == nil {
-			rc.Attr = iscsi.TaskAttrOrdered
-		}
-	}
 	resp, err := scanExec(ctx, ex, rc)
+	return scanCapacityFinish(ctx, ex, lun, rc, resp, err)
+}
+
+// scanCapacityFinish completes scanCapacity given the READ CAPACITY(16)
+// rc and its outcome.
+func scanCapacityFinish(ctx context.Context, ex Executor, lun uint64, rc *Command, resp Response, err error) (blocks uint64, blockSize uint32, _ error) {
+	buf := rc.DataIn
 	switch {
 	case err == nil:
 		var d scsi.ReadCapacity16Data

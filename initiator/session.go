@@ -90,6 +90,7 @@ type Session struct {
 	// goroutines running callbacks (cbIdle is signalled when it drops to
 	// zero); wakeScratch serves wakeWaitersLocked.
 	asyncN      atomic.Int32
+	awaitN      atomic.Int32 // goroutines waiting for a batch (awaiting)
 	donePending atomic.Bool
 	doneQ       []asyncResult
 	doneSpare   []asyncResult
