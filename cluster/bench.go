@@ -120,8 +120,8 @@ type BenchMachine struct {
 	GoVersion string `json:"go_version"`
 }
 
-// BenchMemory is the Go heap attributable to the node agents, measured
-// after a garbage collection.
+// BenchMemory is the Go heap attributable to the node agents: the live
+// heap objects after a garbage collection.
 type BenchMemory struct {
 	// Idle is the heap added per agent by starting the agents (engine,
 	// agent, HTTP server, etcd registration, the node's two link
@@ -267,18 +267,14 @@ func benchMachine() BenchMachine {
 	return m
 }
 
-// heapInUse collects garbage and returns the heap in use.
-func heapInUse() int64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return int64(ms.HeapInuse)
-}
-
 // goMinHeap is the Go runtime's smallest heap goal: a process whose live
 // heap is smaller than half of it collects garbage only once it has
 // allocated up to this much.
 const goMinHeap = 4 << 20
+
+// maxBenchHeadroom bounds the heap headroom separateHeapsGC gives (256
+// agents would ask for a GiB).
+const maxBenchHeadroom = 1 << 30
 
 // separateHeapsGC makes this process, which hosts procs programs that are
 // separate processes in a real cluster (etcd, the target, the agents),
@@ -294,7 +290,7 @@ func separateHeapsGC(procs int) (percent int, restore func()) {
 	prev := debug.SetGCPercent(100)
 	debug.SetGCPercent(prev)
 	live := max(heapLive(), 1)
-	pct := int(int64(procs) * goMinHeap * 100 / live)
+	pct := int(min(int64(procs)*goMinHeap, maxBenchHeadroom) * 100 / live)
 	if prev < 0 || pct <= prev {
 		return prev, func() {}
 	}
@@ -302,7 +298,9 @@ func separateHeapsGC(procs int) (percent int, restore func()) {
 	return pct, func() { debug.SetGCPercent(prev) }
 }
 
-// heapLive collects garbage and returns the bytes of live heap objects.
+// heapLive collects garbage and returns the bytes of live heap objects
+// (what the heap holds, without the free space in its spans, which depends
+// on how often the collector ran before).
 func heapLive() int64 {
 	runtime.GC()
 	var ms runtime.MemStats
@@ -368,7 +366,7 @@ func runBenchCluster(ctx context.Context, cfg BenchConfig, rep *BenchReport, dir
 	var baseline int64
 	link := func(i int, portal, storageURL string) (string, string, error) {
 		if i == 0 && measure {
-			baseline = heapInUse() // etcd and the target are up, no agent yet
+			baseline = heapLive() // etcd and the target are up, no agent yet
 		}
 		if links == nil {
 			return portal, storageURL, nil
@@ -404,7 +402,7 @@ func runBenchCluster(ctx context.Context, cfg BenchConfig, rep *BenchReport, dir
 	}()
 	active.Agent.SetOperations(runner)
 	if baseline > 0 {
-		rep.Memory.Idle = max(heapInUse()-baseline, 0) / int64(rep.Agents)
+		rep.Memory.Idle = max(heapLive()-baseline, 0) / int64(rep.Agents)
 	}
 
 	b := &benchDriver{cfg: cfg, l: l, runner: runner, rep: rep, baseline: baseline, maxNodes: rep.Agents - 1, measured: !measure}
@@ -479,7 +477,7 @@ func (b *benchDriver) run(ctx context.Context, lat time.Duration, n int, mode Mo
 	if mode == ModeParallel && n == b.maxNodes && !b.measured && b.baseline > 0 && err == nil {
 		b.measured = true
 		b.rep.Memory.ConnectedAgents = n + 1
-		b.rep.Memory.Connected = max(heapInUse()-b.baseline, 0) / int64(n+1)
+		b.rep.Memory.Connected = max(heapLive()-b.baseline, 0) / int64(n+1)
 	}
 	start := time.Now()
 	dres, derr := b.runner.Run(ctx, OperationRequest{Kind: OpDelete, Group: group, Resource: resource,
