@@ -122,10 +122,16 @@ func (r *Runner) Close() error {
 
 // AgentResolver returns a RunnerConfig.Agents that finds a node's agent
 // URL in store and calls it over HTTP with token (hc nil: the default
-// client). A node that is not registered gives ErrNotFound.
+// client). A node that is not registered gives ErrNotFound. The nodes'
+// records are kept in memory by a watch on their keys (store's node
+// directory), so a lookup costs no etcd request.
 func AgentResolver(store *Store, token string, hc *http.Client) func(ctx context.Context, node string) (NodeAPI, error) {
+	dir := store.nodeDir()
 	return func(ctx context.Context, node string) (NodeAPI, error) {
-		info, err := store.Node(ctx, node)
+		if err := validName("node", node); err != nil {
+			return nil, err
+		}
+		info, err := dir.node(ctx, node)
 		if err != nil {
 			return nil, err
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -65,6 +66,9 @@ type Store struct {
 	prefix  string
 	log     zerolog.Logger
 	timeout time.Duration
+
+	dirOnce sync.Once
+	dir     *nodeDirectory // see nodeDir
 }
 
 // NewStore returns a Store using cfg.
