@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -122,6 +121,32 @@ func TestExecuteInOrderOneWrite(t *testing.T) {
 	if _, err := s.Execute(ctx, &Command{CDB: make([]byte, 6)}); err != nil {
 		t.Fatal(err)
 	}
+	writes := pipelineWrites(s)
+	// Each command's Start takes a millisecond: ample time for a writer
+	// woken by the first to write it alone.
+	slow := pipelineSlowCtx{ctx}
+	for round := range 20 {
+		cmds := make([]*Command, 7)
+		for i := range cmds {
+			cmds[i] = &Command{CDB: make([]byte, 6)}
+		}
+		writes() // forget the earlier rounds' writes
+		_, errs := ExecuteInOrder(slow, s, cmds...)
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: command %d: %v", round, i, err)
+			}
+		}
+		if got := writes(); len(got) != 1 || got[0] != len(cmds) {
+			t.Fatalf("round %d: %d commands went out in writes of %v PDUs, want one write", round, len(cmds), got)
+		}
+	}
+}
+
+// pipelineWrites records how many PDUs each write of s's connection
+// carries; the function it returns hands the counts recorded since its
+// last call over.
+func pipelineWrites(s *Session) func() []int {
 	var (
 		mu     sync.Mutex
 		writes []int
@@ -136,29 +161,12 @@ func TestExecuteInOrderOneWrite(t *testing.T) {
 		mu.Unlock()
 	}
 	c.wmu.Unlock()
-	// Each command's Start takes a millisecond: ample time for a writer
-	// woken by the first to write it alone.
-	slow := pipelineSlowCtx{ctx}
-	for round := range 20 {
-		cmds := make([]*Command, 7)
-		for i := range cmds {
-			cmds[i] = &Command{CDB: make([]byte, 6)}
-		}
+	return func() []int {
 		mu.Lock()
-		writes = writes[:0]
-		mu.Unlock()
-		_, errs := ExecuteInOrder(slow, s, cmds...)
-		for i, err := range errs {
-			if err != nil {
-				t.Fatalf("round %d: command %d: %v", round, i, err)
-			}
-		}
-		mu.Lock()
-		got := slices.Clone(writes)
-		mu.Unlock()
-		if len(got) != 1 || got[0] != len(cmds) {
-			t.Fatalf("round %d: %d commands went out in writes of %v PDUs, want one write", round, len(cmds), got)
-		}
+		defer mu.Unlock()
+		got := writes
+		writes = nil
+		return got
 	}
 }
 

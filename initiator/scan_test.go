@@ -3,8 +3,6 @@ package initiator
 import (
 	"context"
 	"errors"
-	"slices"
-	"sync"
 	"testing"
 
 	"github.com/lunarsan/lunar/scsi"
@@ -317,28 +315,12 @@ func TestRescanBatchOneWrite(t *testing.T) {
 	e.createLUN(t, "w0", 1<<20, initiator, 0)
 	for round := range 5 {
 		s := e.dial(t, initiator)
-		var (
-			mu     sync.Mutex
-			writes []int
-		)
-		s.mu.Lock()
-		c := s.conn
-		s.mu.Unlock()
-		c.wmu.Lock()
-		c.onWrite = func(n int) {
-			mu.Lock()
-			writes = append(writes, n)
-			mu.Unlock()
-		}
-		c.wmu.Unlock()
+		writes := pipelineWrites(s)
 		infos, err := Rescan(pipelineSlowCtx{context.Background()}, s)
 		if err != nil || len(infos) != 1 || infos[0].Size != 1<<20 {
 			t.Fatalf("round %d: Rescan = %+v, %v", round, infos, err)
 		}
-		mu.Lock()
-		got := slices.Clone(writes)
-		mu.Unlock()
-		if len(got) < 2 || got[0] != 1 || got[1] != 7 {
+		if got := writes(); len(got) < 2 || got[0] != 1 || got[1] != 7 {
 			t.Fatalf("round %d: writes of %v PDUs, want REPORT LUNS alone and then the 7 commands of the LUN together", round, got)
 		}
 		if err := s.Close(); err != nil {
