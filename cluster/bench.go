@@ -97,6 +97,9 @@ type BenchReport struct {
 	GCPercent int `json:"gc_percent,omitempty"`
 	// Runs are the runs in the order they ran.
 	Runs []BenchRun `json:"runs"`
+	// Warmups are the unrecorded runs, one per latency before its runs: a
+	// parallel create and delete on the most nodes (Repeat 0).
+	Warmups []BenchRun `json:"warmups,omitempty"`
 	// Summaries has one entry per latency and node count, in order.
 	Summaries []BenchSummary `json:"summaries"`
 	// Error is the error that stopped the benchmark, empty when it
@@ -412,6 +415,15 @@ func runBenchCluster(ctx context.Context, cfg BenchConfig, rep *BenchReport, dir
 				return err
 			}
 		}
+		// One unrecorded create and delete on the most nodes first: the
+		// first operation at a latency opens the connections every node
+		// keeps (storage API, agent, etcd) and would be slower than the
+		// runs it stands among for that alone.
+		warm, err := b.run(ctx, lat, slices.Max(cfg.Nodes), ModeParallel, 0)
+		rep.Warmups = append(rep.Warmups, warm)
+		if err != nil {
+			return fmt.Errorf("bench: warm-up: %w", err)
+		}
 		for _, n := range cfg.Nodes {
 			for r := 1; r <= cfg.Repeat; r++ {
 				modes := []Mode{ModeSerial, ModeParallel}
@@ -445,7 +457,7 @@ type benchDriver struct {
 	measured bool
 }
 
-// run runs one create and one delete.
+// run runs one create and one delete; r is the repeat, 0 for a warm-up.
 func (b *benchDriver) run(ctx context.Context, lat time.Duration, n int, mode Mode, r int) (BenchRun, error) {
 	run := BenchRun{Latency: lat, Nodes: n, Mode: mode, Repeat: r}
 	passive := make([]string, n)
@@ -474,7 +486,7 @@ func (b *benchDriver) run(ctx context.Context, lat time.Duration, n int, mode Mo
 			return run, fmt.Errorf("bench: %d nodes, %s, %v: create: %w", n, mode, lat, err)
 		}
 	}
-	if mode == ModeParallel && n == b.maxNodes && !b.measured && b.baseline > 0 && err == nil {
+	if mode == ModeParallel && n == b.maxNodes && r > 0 && !b.measured && b.baseline > 0 && err == nil {
 		b.measured = true
 		b.rep.Memory.ConnectedAgents = n + 1
 		b.rep.Memory.Connected = max(heapLive()-b.baseline, 0) / int64(n+1)

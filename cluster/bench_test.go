@@ -40,6 +40,22 @@ func TestRunBench(t *testing.T) {
 	if len(rep.Runs) != 8 {
 		t.Fatalf("%d runs, want 8", len(rep.Runs))
 	}
+	// One warm-up per latency, on the most nodes, in parallel, before
+	// the latency's runs, and not among them.
+	if len(rep.Warmups) != 2 {
+		t.Fatalf("%d warm-ups, want 2", len(rep.Warmups))
+	}
+	for i, w := range rep.Warmups {
+		if w.Latency != rep.Latencies[i] || w.Nodes != 2 || w.Mode != ModeParallel || w.Repeat != 0 || w.Error != "" ||
+			!w.Create.Started.Before(rep.Runs[4*i].Create.Started) {
+			t.Errorf("warm-up %d: %v %d %s repeat %d %q, started %v", i, w.Latency, w.Nodes, w.Mode, w.Repeat, w.Error, w.Create.Started)
+		}
+	}
+	for _, r := range rep.Runs {
+		if r.Repeat == 0 {
+			t.Errorf("a warm-up among the runs: %v %d %s", r.Latency, r.Nodes, r.Mode)
+		}
+	}
 	modes := map[Mode]int{}
 	for _, r := range rep.Runs {
 		modes[r.Mode]++

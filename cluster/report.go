@@ -234,7 +234,7 @@ svg text{font-family:sans-serif}
 	if rep.NoFormat {
 		format = "not formatted"
 	}
-	fmt.Fprintf(&b, `<p class="meta">Create then delete of a %d MiB LUN (%s) on 1 active and N passive in-process node agents, each behind its own toxiproxy link (portal and storage API) with the round-trip latencies %s (0s: plain loopback, no proxy); %d repeats per mode, modes interleaved; medians. %d agents; Go heap per agent: %s idle, %s connected.</p>
+	fmt.Fprintf(&b, `<p class="meta">Create then delete of a %d MiB LUN (%s) on 1 active and N passive in-process node agents, each behind its own toxiproxy link (portal and storage API) with the round-trip latencies %s (0s: plain loopback, no proxy); %d repeats per mode, modes interleaved, after one unrecorded warm-up per latency; medians. %d agents; Go heap per agent: %s idle, %s connected.</p>
 `, rep.Size>>20, format, esc(strings.Join(lats, ", ")), rep.Repeat, rep.Agents, kib(rep.Memory.Idle), kib(rep.Memory.Connected))
 	if rep.Error != "" {
 		fmt.Fprintf(&b, "<p class=\"fail\">Stopped by an error: %s</p>\n", esc(rep.Error))

@@ -48,8 +48,9 @@ func newBenchConnectCommand(logger *zerolog.Logger) *cobra.Command {
 		Long: "Start a whole cluster in this process (embedded etcd, a lunar target and max(--nodes)+1 node agents,\n" +
 			"each reaching the target's portal and management API through its own toxiproxy link with the\n" +
 			"--latency round trip; latency 0 runs on a cluster of its own over plain loopback, no proxy), then\n" +
-			"for every latency and node count run the cluster's create and delete\n" +
-			"operations in serial and in parallel mode, --repeat times with the modes interleaved. Prints, per\n" +
+			"for every latency (after one unrecorded warm-up: a parallel create and delete on the most nodes)\n" +
+			"and node count run the cluster's create and delete operations in serial and in parallel mode,\n" +
+			"--repeat times with the modes interleaved. Prints, per\n" +
 			"latency, the median serial and parallel create times, the ideal T + max(T1_i) of the parallel runs,\n" +
 			"the ratios, the memory per agent and the goals; --json and --html write the full report.\n" +
 			"--scale N runs N passive nodes once at 0 latency (unless --nodes, --latency or --repeat say otherwise).",
