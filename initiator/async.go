@@ -54,6 +54,12 @@ type asyncResult struct {
 // cancelled (context.Background) costs nothing; any other costs an
 // allocation per command (context.AfterFunc).
 func (s *Session) Start(ctx context.Context, cmd *Command, done func(Response, error)) error {
+	return s.start(ctx, cmd, done, 0)
+}
+
+// start is Start with the attempt cmd starts at: uaRetries makes it the
+// last, not issued again after a unit attention or TASK ABORTED.
+func (s *Session) start(ctx context.Context, cmd *Command, done func(Response, error), attempt int) error {
 	if done == nil {
 		return fmt.Errorf("%w: no done function", ErrCommand)
 	}
@@ -69,7 +75,7 @@ func (s *Session) Start(ctx context.Context, cmd *Command, done func(Response, e
 		return fmt.Errorf("%w: %d commands in flight", ErrQueueFull, cap(s.sem))
 	}
 	s.asyncN.Add(1)
-	if err := s.startAsync(ctx, cmd, done, 0); err != nil {
+	if err := s.startAsync(ctx, cmd, done, attempt); err != nil {
 		s.releaseToken()
 		return err
 	}

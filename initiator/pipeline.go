@@ -28,7 +28,7 @@ func ExecuteInOrder(ctx context.Context, ex Executor, cmds ...*Command) ([]Respo
 	if s, ok := ex.(*Session); ok {
 		defer s.awaiting()()
 		wg.Add(len(cmds))
-		i = s.startInOrder(ctx, cmds, func(k int, r Response, err error) {
+		i = s.startInOrder(ctx, cmds, nil, func(k int, r Response, err error) {
 			resps[k], errs[k] = r, err
 			wg.Done()
 		})
@@ -45,8 +45,10 @@ func ExecuteInOrder(ctx context.Context, ex Executor, cmds ...*Command) ([]Respo
 // reporting the outcome of cmds[i], and returns how many it started: it
 // stops at the first that Start refuses (a full queue, a stopped
 // session). The commands it started are queued before the writer is woken
-// and leave in one write where the socket takes them.
-func (s *Session) startInOrder(ctx context.Context, cmds []*Command, done func(i int, r Response, err error)) int {
+// and leave in one write where the socket takes them. once, when not nil,
+// is a command of cmds that is sent once only: not again after a unit
+// attention (a command sent only to take one).
+func (s *Session) startInOrder(ctx context.Context, cmds []*Command, once *Command, done func(i int, r Response, err error)) int {
 	s.mu.Lock()
 	c := s.conn
 	s.mu.Unlock()
@@ -58,7 +60,11 @@ func (s *Session) startInOrder(ctx context.Context, cmds []*Command, done func(i
 		}()
 	}
 	for i, cmd := range cmds {
-		if err := s.Start(ctx, cmd, func(r Response, err error) { done(i, r, err) }); err != nil {
+		attempt := 0
+		if cmd == once {
+			attempt = uaRetries
+		}
+		if err := s.start(ctx, cmd, func(r Response, err error) { done(i, r, err) }, attempt); err != nil {
 			return i
 		}
 	}

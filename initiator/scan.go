@@ -166,8 +166,8 @@ func scanFetch(ctx context.Context, ex Executor, lun uint64, pages []scsi.VPDPag
 		// pending (POWER ON, RESET, 29/00), which INQUIRY and REPORT LUNS
 		// never report, so the READ CAPACITY, ORDERED behind it, is not
 		// terminated by it and sent again a round trip later. Nobody waits
-		// for the TEST UNIT READY: its answer does not matter (the session
-		// sends it again after the unit attention on its own).
+		// for the TEST UNIT READY, and it is sent once only: its answer
+		// does not matter.
 		tur = &Command{LUN: lun, CDB: make([]byte, 6)}
 		var err error
 		if rc, err = scanCapacityCommand(lun); err != nil {
@@ -184,7 +184,7 @@ func scanFetch(ctx context.Context, ex Executor, lun uint64, pages []scsi.VPDPag
 	started := 0
 	if s, ok := ex.(*Session); ok {
 		defer s.awaiting()()
-		started = s.startInOrder(ctx, cmds, func(i int, r Response, err error) {
+		started = s.startInOrder(ctx, cmds, tur, func(i int, r Response, err error) {
 			if cmds[i] != tur {
 				resps[i], errs[i] = r, err
 				wg.Done()
