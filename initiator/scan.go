@@ -68,9 +68,11 @@ func Rescan(ctx context.Context, ex Executor) ([]DiskInfo, error) {
 		err  error
 	}
 	results := make([]result, len(luns))
-	if scanConcurrent(ex) {
+	if scanConcurrent(ex) && len(luns) > 1 {
 		// The LUNs at once (a bounded number), each with its commands at
-		// once: a scan costs about two round trips, not six per LUN.
+		// once: a scan costs about two round trips, not six per LUN. One
+		// LUN (a cluster node's usual view) is scanned below, without a
+		// goroutine to start.
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, scanLUNConcurrency)
 		for i, n := range luns {
