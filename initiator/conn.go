@@ -145,6 +145,7 @@ func (c *sessConn) run() {
 func (c *sessConn) serveLogout(ctx context.Context) {
 	defer c.s.wg.Done()
 	c.logoutKernel = ctx.Done() == nil
+	c.br.kernelSlice = connKernelSlice
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() {
 			c.nc.SetReadDeadline(time.Unix(1, 0))

@@ -138,17 +138,14 @@ func (p *connPoller) wait(events int16, deadline time.Time) error {
 	err := p.rc.Control(func(fd uintptr) {
 		p.fds[0] = unix.PollFd{Fd: int32(fd), Events: events}
 		for {
-			timeout := -1
+			timeout := time.Duration(-1)
 			if !deadline.IsZero() {
-				d := time.Until(deadline)
-				if d <= 0 {
+				if timeout = time.Until(deadline); timeout <= 0 {
 					perr = os.ErrDeadlineExceeded
 					return
 				}
-				// Whole milliseconds, rounded up: never early.
-				timeout = int((d + time.Millisecond - 1) / time.Millisecond)
 			}
-			n, e := unix.Poll(p.fds[:], timeout)
+			n, e := connPoll(p.fds[:], timeout)
 			if e == unix.EINTR || e == nil && n == 0 {
 				continue // the loop sees a deadline that passed
 			}

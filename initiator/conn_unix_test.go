@@ -95,6 +95,41 @@ func TestConnReaderKernelDeadline(t *testing.T) {
 	}
 }
 
+// A wait in the kernel bounded by kernelSlice goes on in the network
+// poller: an answer that comes later is still read, and the deadline
+// still holds there.
+func TestConnReaderKernelSlice(t *testing.T) {
+	client, server := connTestPair(t)
+	br := connTestKernelReader(t, client)
+	br.kernelSlice = time.Millisecond
+	// The answer comes only once the reader has gone past its slice
+	// (the server writes after 20 ms, twenty slices).
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		server.Write([]byte("late"))
+	}()
+	start := time.Now()
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != "late" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	if time.Since(start) < 20*time.Millisecond {
+		t.Fatal("read returned before the answer was written")
+	}
+	// With a deadline and no answer: the network poller's wait ends at
+	// the deadline too, and leaves no deadline behind on the connection.
+	br.deadline = time.Now().Add(30 * time.Millisecond)
+	if _, err := br.Read(make([]byte, 16)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read past the deadline: %v, want os.ErrDeadlineExceeded", err)
+	}
+	br.deadline, br.kernelWait = time.Time{}, false
+	go server.Write([]byte("after"))
+	got = make([]byte, 5)
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != "after" {
+		t.Fatalf("read after the deadline test: %q, %v (a deadline left set?)", got, err)
+	}
+}
+
 // A reader waiting in poll(2) notices neither a deadline nor Close:
 // closeWake (shutdown) wakes it, after which Close returns.
 func TestConnPollerShutdownWakesReader(t *testing.T) {

@@ -81,11 +81,11 @@ func loginDialOnce(ctx context.Context, cfg *Config, typ iscsi.SessionType) (*lo
 		// an idle thread of the runtime in epoll_wait, woken by each
 		// answer of the target.
 		lc := loginConn{nc: nc, br: br, kernel: true, deadline: start.Add(cfg.LoginTimeout)}
-		br.kernelWait, br.deadline = true, lc.deadline
+		br.kernelWait, br.deadline, br.kernelSlice = true, lc.deadline, connKernelSlice
 		lr, err := loginRun(nc, &lc, cfg, typ)
 		// Who reads on (discovery, a session's reader) decides how to
 		// wait, without a deadline.
-		br.kernelWait, br.deadline = false, time.Time{}
+		br.kernelWait, br.deadline, br.kernelSlice = false, time.Time{}, 0
 		if err != nil {
 			nc.Close()
 			if errors.Is(err, os.ErrDeadlineExceeded) && !isLoginVerdict(err) {

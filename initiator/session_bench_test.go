@@ -141,3 +141,26 @@ func BenchmarkSessionStart4K(b *testing.B) {
 	left.Wait()
 	b.StopTimer()
 }
+
+// BenchmarkSessionConnectScan measures what a cluster node's connect costs
+// the initiator and the target together: Dial, Rescan of the one LUN (its
+// identification batch), Logout, against lunar's in-process target.
+func BenchmarkSessionConnectScan(b *testing.B) {
+	env := sessStart(b, target.ServerConfig{})
+	cfg := env.config()
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := Dial(ctx, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		infos, err := Rescan(ctx, s)
+		if err != nil || len(infos) != 1 {
+			b.Fatalf("Rescan = %d LUNs, %v", len(infos), err)
+		}
+		if err := s.Logout(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
