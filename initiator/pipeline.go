@@ -2,6 +2,7 @@ package initiator
 
 import (
 	"context"
+	"slices"
 	"sync"
 )
 
@@ -21,6 +22,15 @@ import (
 // the batch. On another Executor, and for the commands after one that
 // Start refused (a full queue), the commands run one after another.
 func ExecuteInOrder(ctx context.Context, ex Executor, cmds ...*Command) ([]Response, []error) {
+	return executeInOrder(ctx, ex, cmds, nil)
+}
+
+// executeInOrder is ExecuteInOrder; once, when it is one of cmds, is a
+// command whose answer does not matter (a TEST UNIT READY there to take a
+// unit attention): it is sent once only, not again after a unit
+// attention, nobody waits for it, and its Response and error stay zero.
+// Where the session could not start it, it is not sent at all.
+func executeInOrder(ctx context.Context, ex Executor, cmds []*Command, once *Command) ([]Response, []error) {
 	resps := make([]Response, len(cmds))
 	errs := make([]error, len(cmds))
 	var wg sync.WaitGroup
@@ -28,14 +38,21 @@ func ExecuteInOrder(ctx context.Context, ex Executor, cmds ...*Command) ([]Respo
 	if s, ok := ex.(*Session); ok {
 		defer s.awaiting()()
 		wg.Add(len(cmds))
-		i = s.startInOrder(ctx, cmds, nil, func(k int, r Response, err error) {
-			resps[k], errs[k] = r, err
-			wg.Done()
+		i = s.startInOrder(ctx, cmds, once, func(k int, r Response, err error) {
+			if cmds[k] != once {
+				resps[k], errs[k] = r, err
+				wg.Done()
+			}
 		})
 		wg.Add(i - len(cmds)) // the commands it did not start
+		if once != nil && slices.Index(cmds[:i], once) >= 0 {
+			wg.Done() // started, not waited for
+		}
 	}
 	for ; i < len(cmds); i++ {
-		resps[i], errs[i] = ex.Execute(ctx, cmds[i])
+		if cmds[i] != once {
+			resps[i], errs[i] = ex.Execute(ctx, cmds[i])
+		}
 	}
 	wg.Wait()
 	return resps, errs

@@ -179,35 +179,7 @@ func scanFetch(ctx context.Context, ex Executor, lun uint64, pages []scsi.VPDPag
 		rc.Attr = iscsi.TaskAttrOrdered
 		cmds = append(cmds, tur, rc)
 	}
-	resps := make([]Response, len(cmds))
-	errs := make([]error, len(cmds))
-	var wg sync.WaitGroup
-	wg.Add(len(cmds))
-	started := 0
-	if s, ok := ex.(*Session); ok {
-		defer s.awaiting()()
-		started = s.startInOrder(ctx, cmds, tur, func(i int, r Response, err error) {
-			if cmds[i] != tur {
-				resps[i], errs[i] = r, err
-				wg.Done()
-			}
-		})
-	}
-	for i, cmd := range cmds {
-		switch {
-		case i < started && cmd != tur:
-			continue // its callback is waited for
-		case i >= started && cmd == rc:
-			// Start refused it (a full queue), and maybe the TEST UNIT
-			// READY before it: the commands go one after another.
-			rc.Attr = iscsi.TaskAttrSimple
-			fallthrough
-		case i >= started && cmd != tur:
-			resps[i], errs[i] = scanExec(ctx, ex, cmd)
-		}
-		wg.Done()
-	}
-	wg.Wait()
+	resps, errs := executeInOrder(ctx, ex, cmds, tur)
 	b.inq.b, b.inq.err = scanInquiryFinish(ctx, ex, cmds[0], resps[0], errs[0], false, 0)
 	for i, p := range pages {
 		var a scanAnswer
