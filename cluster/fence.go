@@ -487,6 +487,13 @@ func containsKey(keys []uint64, k uint64) bool {
 	return false
 }
 
+// fence returns the node's Fence; false when its engine has no persistent
+// reservations, whose steps the agent then skips.
+func (a *Agent) fence() (*Fence, bool) {
+	f, err := NewFence(a.cfg.Engine, a.cfg.Node)
+	return f, err == nil
+}
+
 // registerKey registers the node's key on a disk it just connected, when
 // its engine has persistent reservations (an engine without them is
 // skipped: its node cannot take groups over, which Failover reports).
@@ -495,8 +502,8 @@ func containsKey(keys []uint64, k uint64) bool {
 // its key is not registered (another node preempted it), it releases the
 // disk first, so the handles opened before fail, and finds it again.
 func (a *Agent) registerKey(ctx context.Context, ref TargetRef, wwn string) error {
-	f, err := NewFence(a.cfg.Engine, a.cfg.Node)
-	if err != nil {
+	f, ok := a.fence()
+	if !ok {
 		return nil
 	}
 	if e, ok := a.cfg.Engine.(*UserspaceEngine); ok && e.isOpen(wwn) {
@@ -526,8 +533,8 @@ func (e *UserspaceEngine) isOpen(wwn string) bool {
 // reservation of a connected disk with its key (nothing to do when it
 // holds it). An engine without persistent reservations is skipped.
 func (a *Agent) Reserve(ctx context.Context, wwn string) error {
-	f, err := NewFence(a.cfg.Engine, a.cfg.Node)
-	if err != nil {
+	f, ok := a.fence()
+	if !ok {
 		return nil
 	}
 	return f.Reserve(ctx, wwn)
@@ -536,9 +543,10 @@ func (a *Agent) Reserve(ctx context.Context, wwn string) error {
 // RegisterAndReserve registers the node's key on the connected disk wwn
 // and takes its reservation (Fence.RegisterAndReserve): the owner's
 // reserve step when its connect did not register (ConnectRequest.Owner).
+// An engine without persistent reservations is skipped.
 func (a *Agent) RegisterAndReserve(ctx context.Context, wwn string) error {
-	f, err := NewFence(a.cfg.Engine, a.cfg.Node)
-	if err != nil {
+	f, ok := a.fence()
+	if !ok {
 		return nil
 	}
 	return f.RegisterAndReserve(ctx, wwn)
