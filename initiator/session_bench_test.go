@@ -2,6 +2,7 @@ package initiator
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -67,13 +68,25 @@ func BenchmarkSessionLoginLogout(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		s, err := Dial(ctx, cfg)
-		if err != nil {
+		sessBenchCycle(b, ctx, cfg, nil)
+	}
+}
+
+// sessBenchCycle dials cfg, runs between (when not nil) on the session
+// and logs out; any error fails b.
+func sessBenchCycle(b *testing.B, ctx context.Context, cfg Config, between func(*Session) error) {
+	s, err := Dial(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if between != nil {
+		if err := between(s); err != nil {
+			s.Close()
 			b.Fatal(err)
 		}
-		if err := s.Logout(ctx); err != nil {
-			b.Fatal(err)
-		}
+	}
+	if err := s.Logout(ctx); err != nil {
+		b.Fatal(err)
 	}
 }
 
@@ -150,17 +163,14 @@ func BenchmarkSessionConnectScan(b *testing.B) {
 	cfg := env.config()
 	ctx := context.Background()
 	b.ReportAllocs()
-	for b.Loop() {
-		s, err := Dial(ctx, cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
+	rescan := func(s *Session) error {
 		infos, err := Rescan(ctx, s)
-		if err != nil || len(infos) != 1 {
-			b.Fatalf("Rescan = %d LUNs, %v", len(infos), err)
+		if err == nil && len(infos) != 1 {
+			err = fmt.Errorf("Rescan found %d LUNs, want 1", len(infos))
 		}
-		if err := s.Logout(ctx); err != nil {
-			b.Fatal(err)
-		}
+		return err
+	}
+	for b.Loop() {
+		sessBenchCycle(b, ctx, cfg, rescan)
 	}
 }
