@@ -295,7 +295,7 @@ func loginRun(nc net.Conn, lc *loginConn, cfg *Config, typ iscsi.SessionType) (*
 		default:
 			req.Transit, req.NSG = true, iscsi.FullFeaturePhase
 		}
-		lc.text = appendLoginText(lc.text[:0], send)
+		lc.text = iscsi.AppendPairs(lc.text[:0], send)
 		req.Data = lc.text
 		req.ExpStatSN = expStatSN
 		// RFC 7143 section 11.12: Login Requests are always immediate
@@ -389,19 +389,6 @@ func loginRun(nc net.Conn, lc *loginConn, cfg *Config, typ iscsi.SessionType) (*
 		}
 	}
 	return nil, fmt.Errorf("%w: login did not finish in %d exchanges", ErrProtocol, loginMaxRounds)
-}
-
-// appendLoginText appends the pairs of kvs as text to b, growing b at
-// most once.
-func appendLoginText(b []byte, kvs []iscsi.KeyValue) []byte {
-	n := len(b)
-	for _, kv := range kvs {
-		n += len(kv.Key) + len(kv.Value) + 2 // '=' and NUL
-	}
-	if cap(b) < n {
-		b = append(make([]byte, 0, n), b...)
-	}
-	return iscsi.AppendPairs(b, kvs)
 }
 
 // loginExchange sends req and reads the whole answer, following the C bit

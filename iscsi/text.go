@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -293,6 +294,11 @@ func AppendText(b []byte, key, value string) []byte {
 
 // AppendPairs appends every pair of kvs to b with AppendText.
 func AppendPairs(b []byte, kvs []KeyValue) []byte {
+	n := len(b)
+	for _, kv := range kvs {
+		n += len(kv.Key) + len(kv.Value) + 2 // '=' and NUL
+	}
+	b = slices.Grow(b, n-len(b)) // grown at most once
 	for _, kv := range kvs {
 		b = AppendText(b, kv.Key, kv.Value)
 	}
