@@ -91,10 +91,7 @@ func (b *connReader) fillNow(want int) bool {
 	if b.poll == nil || b.start != b.end || b.err != nil {
 		return b.err != nil
 	}
-	if b.grow {
-		b.grow = false
-		b.buf = make([]byte, min(2*len(b.buf), connReadMax))
-	}
+	b.regrow()
 	p := b.buf
 	if b.headerOnly {
 		p = p[:min(want, len(p))]
@@ -103,12 +100,26 @@ func (b *connReader) fillNow(want int) bool {
 	if n < 0 || n > len(p) {
 		n, err = 0, io.ErrNoProgress
 	}
-	b.start, b.end, b.err = 0, n, err
+	b.filled(n)
+	b.err = err
 	b.drained = n == 0 && err == nil
-	if n == len(b.buf) && n < connReadMax {
-		b.grow = true
-	}
 	return n > 0 || err != nil
+}
+
+// regrow doubles the empty buffer, up to connReadMax, when the last fill
+// filled it.
+func (b *connReader) regrow() {
+	if b.grow {
+		b.grow = false
+		b.buf = make([]byte, min(2*len(b.buf), connReadMax))
+	}
+}
+
+// filled records a fill of the buffer with n bytes; a full one grows
+// before the next fill.
+func (b *connReader) filled(n int) {
+	b.start, b.end = 0, n
+	b.grow = n == len(b.buf) && n < connReadMax
 }
 
 // Buffered returns how many bytes can be read without reading r.
@@ -125,22 +136,16 @@ func (b *connReader) Read(p []byte) (int, error) {
 			b.err = nil
 			return 0, err
 		}
-		if b.grow {
-			b.grow = false
-			b.buf = make([]byte, min(2*len(b.buf), connReadMax))
-		}
+		b.regrow()
 		if len(p) >= len(b.buf) || b.headerOnly {
 			return b.readConn(p)
 		}
-		b.start, b.end = 0, 0
 		n, err := b.readConn(b.buf)
 		if n < 0 || n > len(b.buf) {
+			b.filled(0)
 			return 0, io.ErrNoProgress
 		}
-		b.end = n
-		if n == len(b.buf) && n < connReadMax {
-			b.grow = true
-		}
+		b.filled(n)
 		if n == 0 {
 			if err == nil {
 				err = io.ErrNoProgress
