@@ -288,12 +288,12 @@ const maxBenchHeadroom = 1 << 30
 // same allocations, a cost a real cluster does not pay. It raises the
 // collector's GOGC percent to give the live heap procs times goMinHeap of
 // headroom (it never lowers it, and leaves GOGC=off alone) and returns the
-// percent in force and the function that restores the previous one.
-func separateHeapsGC(procs int) (percent int, restore func()) {
+// percent in force and the function that restores the previous one. live
+// is the live heap now (heapLive).
+func separateHeapsGC(procs int, live int64) (percent int, restore func()) {
 	prev := debug.SetGCPercent(100)
 	debug.SetGCPercent(prev)
-	live := max(heapLive(), 1)
-	pct := int(min(int64(procs)*goMinHeap, maxBenchHeadroom) * 100 / live)
+	pct := int(min(int64(procs)*goMinHeap, maxBenchHeadroom) * 100 / max(live, 1))
 	if prev < 0 || pct <= prev {
 		return prev, func() {}
 	}
@@ -380,8 +380,12 @@ func runBenchCluster(ctx context.Context, cfg BenchConfig, rep *BenchReport, dir
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
+	live := heapLive() // etcd, the target and the agents, idle
+	if baseline > 0 {
+		rep.Memory.Idle = max(live-baseline, 0) / int64(rep.Agents)
+	}
 	// etcd, the target and every agent would each be a process of its own.
-	pct, restoreGC := separateHeapsGC(rep.Agents + 2)
+	pct, restoreGC := separateHeapsGC(rep.Agents+2, live)
 	defer restoreGC()
 	rep.GCPercent = max(rep.GCPercent, pct)
 	defer func() {
@@ -404,9 +408,6 @@ func runBenchCluster(ctx context.Context, cfg BenchConfig, rep *BenchReport, dir
 		}
 	}()
 	active.Agent.SetOperations(runner)
-	if baseline > 0 {
-		rep.Memory.Idle = max(heapLive()-baseline, 0) / int64(rep.Agents)
-	}
 
 	b := &benchDriver{cfg: cfg, l: l, runner: runner, rep: rep, baseline: baseline, maxNodes: rep.Agents - 1, measured: !measure}
 	for _, lat := range lats {
