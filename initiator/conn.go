@@ -145,7 +145,9 @@ func (c *sessConn) run() {
 func (c *sessConn) serveLogout(ctx context.Context) {
 	defer c.s.wg.Done()
 	c.logoutKernel = ctx.Done() == nil
-	c.br.kernelSlice = connKernelSlice
+	if c.logoutKernel {
+		c.br.kernelSlice = connKernelSlice
+	}
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() {
 			c.nc.SetReadDeadline(time.Unix(1, 0))
@@ -185,10 +187,10 @@ func (c *sessConn) serve() {
 		// call's, or one waiting for a batch it started) would have to
 		// be taken by another thread: wait in the network poller while
 		// any is in flight, so that it runs on this thread at once. An
-		// idle session waits there too: a
-		// thread blocked in poll(2) per idle session is a thread and a
-		// P hand-off per answer for nothing (a cluster node holds many
-		// sessions that wait far more than they work).
+		// idle session waits there too: a thread blocked in poll(2) per
+		// idle session is a thread and a P hand-off per answer for
+		// nothing (a cluster node holds many sessions that wait far more
+		// than they work).
 		c.br.kernelWait = c.logoutKernel || c.s.asyncN.Load() > 0 && c.syncInFlight() <= 0 && c.s.awaitN.Load() == 0
 		f, err := c.fr.ReadHeader()
 		if err == nil {
