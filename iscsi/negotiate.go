@@ -708,7 +708,7 @@ func (n *Negotiator) parse(text []byte) ([]KeyValue, error) {
 	if c := strings.Count(s, "\x00"); c > 0 {
 		in = make([]KeyValue, 0, c)
 	}
-	r := TextReader{text: s, fromString: true}
+	r := TextReader{text: s}
 	for r.Next() {
 		in = append(in, KeyValue{Key: r.Key(), Value: r.Value()})
 	}

@@ -7,45 +7,44 @@ import (
 	"testing"
 )
 
-// TestTextReaderFromString checks that the reader over a string (the
-// Negotiator's, with no copy per pair) yields the pairs and errors of the
-// reader over bytes, for well-formed and malformed texts.
-func TestTextReaderFromString(t *testing.T) {
-	texts := []string{
-		"",
-		"A=1\x00",
-		"A=1\x00B=\x00C=x=y\x00",
-		"A=1",                                    // no NUL after the last pair
-		"A=1\x00B\x00",                           // no '='
-		"=1\x00",                                 // empty key
-		"1A=1\x00",                               // key starts with a digit
-		"A=\xff\x00",                             // not UTF-8
-		"A=" + strings.Repeat("v", 256) + "\x00", // value too long
-		"HeaderDigest=" + strings.Repeat("v", 255) + ",None\x00",
-		"HeaderDigest=None," + strings.Repeat("v", 256) + "\x00",
-		"CHAP_C=0x" + strings.Repeat("ab", 300) + "\x00",
-		"X#ext=1\x00X-a.b=2\x00",
-		"\x00",
+// TestTextReaderTexts checks the pairs read before the end or the first
+// fault, and the fault, for well-formed and malformed texts (the reader
+// keeps one copy of the text; keys and values are its substrings).
+func TestTextReaderTexts(t *testing.T) {
+	tests := []struct {
+		text  string
+		pairs []string // key=value of each pair read
+		err   error
+	}{
+		{"", nil, nil},
+		{"A=1\x00", []string{"A=1"}, nil},
+		{"A=1\x00B=\x00C=x=y\x00", []string{"A=1", "B=", "C=x=y"}, nil},
+		{"A=1", nil, ErrTextFormat},                      // no NUL after the last pair
+		{"A=1\x00B\x00", []string{"A=1"}, ErrTextFormat}, // no '='
+		{"=1\x00", nil, ErrTextKey},                      // empty key
+		{"1A=1\x00", nil, ErrTextKey},                    // key starts with a digit
+		{"A=\xff\x00", nil, ErrTextFormat},               // not UTF-8
+		{"A=" + strings.Repeat("v", 256) + "\x00", nil, ErrTextValueLength},
+		{"HeaderDigest=" + strings.Repeat("v", 255) + ",None\x00", []string{"HeaderDigest=" + strings.Repeat("v", 255) + ",None"}, nil},
+		{"HeaderDigest=None," + strings.Repeat("v", 256) + "\x00", nil, ErrTextValueLength},
+		{"CHAP_C=0x" + strings.Repeat("ab", 300) + "\x00", []string{"CHAP_C=0x" + strings.Repeat("ab", 300)}, nil},
+		{"X#ext=1\x00X-a.b=2\x00", []string{"X#ext=1", "X-a.b=2"}, nil},
+		{"\x00", nil, ErrTextFormat},
 	}
-	for _, text := range texts {
-		t.Run(fmt.Sprintf("%.20q", text), func(t *testing.T) {
-			br := NewTextReader([]byte(text))
-			sr := &TextReader{text: text, fromString: true}
-			for i := 0; ; i++ {
-				bn, sn := br.Next(), sr.Next()
-				if bn != sn {
-					t.Fatalf("pair %d: Next %v from bytes, %v from string", i, bn, sn)
-				}
-				if !bn {
-					break
-				}
-				if br.Key() != sr.Key() || br.Value() != sr.Value() {
-					t.Fatalf("pair %d: %q=%q from bytes, %q=%q from string", i, br.Key(), br.Value(), sr.Key(), sr.Value())
-				}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%.20q", tt.text), func(t *testing.T) {
+			data := []byte(tt.text)
+			r := NewTextReader(data)
+			var got []string
+			for r.Next() {
+				got = append(got, r.Key()+"="+r.Value())
 			}
-			be, se := br.Err(), sr.Err()
-			if (be == nil) != (se == nil) || be != nil && be.Error() != se.Error() {
-				t.Fatalf("errors %v from bytes, %v from string", be, se)
+			clear(data) // keys and values stay valid after data changes
+			if strings.Join(got, "|") != strings.Join(tt.pairs, "|") {
+				t.Fatalf("pairs %q, want %q", got, tt.pairs)
+			}
+			if err := r.Err(); !errors.Is(err, tt.err) || (err == nil) != (tt.err == nil) {
+				t.Fatalf("error %v, want %v", err, tt.err)
 			}
 		})
 	}

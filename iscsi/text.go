@@ -1,7 +1,6 @@
 package iscsi
 
 import (
-	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -186,54 +185,34 @@ func checkValue(key, value string) error {
 //
 // Keys and values are copies; they stay valid after data changes.
 type TextReader struct {
-	data []byte
-	// text is the text instead of data when fromString: keys and values
-	// are then its substrings, with no copy of their own.
-	text       string
-	fromString bool
-	off        int
-	key        string
-	value      string
-	err        error
+	// text is one copy of the whole text: keys and values are its
+	// substrings, with no copy of their own.
+	text  string
+	off   int
+	key   string
+	value string
+	err   error
 }
 
 // NewTextReader returns a reader over data, the whole text (after joining
 // continued PDUs).
-func NewTextReader(data []byte) *TextReader { return &TextReader{data: data} }
+func NewTextReader(data []byte) *TextReader { return &TextReader{text: string(data)} }
 
 // Next advances to the next pair and reports whether there is one. It
 // returns false at the end of the text or at the first error.
 func (r *TextReader) Next() bool {
-	if r.err != nil {
+	if r.err != nil || r.off >= len(r.text) {
 		return false
 	}
-	var pair string
-	var n, left int
-	if r.fromString {
-		if r.off >= len(r.text) {
-			return false
-		}
-		rest := r.text[r.off:]
-		n, left = strings.IndexByte(rest, 0), len(rest)
-		if n >= 0 {
-			pair = rest[:n]
-		}
-	} else {
-		if r.off >= len(r.data) {
-			return false
-		}
-		rest := r.data[r.off:]
-		n, left = bytes.IndexByte(rest, 0), len(rest)
-		if n >= 0 {
-			pair = string(rest[:n])
-		}
-	}
+	rest := r.text[r.off:]
+	n := strings.IndexByte(rest, 0)
 	if n < 0 {
 		// "Every key=value pair, including the last or only pair in a
 		// LTDS, MUST be followed by one null (0x00) delimiter."
-		r.err = fmt.Errorf("%w: %d bytes at offset %d not terminated by NUL", ErrTextFormat, left, r.off)
+		r.err = fmt.Errorf("%w: %d bytes at offset %d not terminated by NUL", ErrTextFormat, len(rest), r.off)
 		return false
 	}
+	pair := rest[:n]
 	key, value, ok := strings.Cut(pair, "=")
 	if !ok {
 		r.err = fmt.Errorf("%w: pair at offset %d has no '='", ErrTextFormat, r.off)
