@@ -42,6 +42,11 @@ type conn struct {
 	out       []connOut
 	outClosed bool
 	outSig    chan struct{}
+	// outHeld, the reader's, says answers of quick tasks wait in out
+	// without the writer told: the reader tells it before it next reads
+	// from the socket (releaseQuick), so the answers to the commands of
+	// one read leave in one write.
+	outHeld bool
 	// statSN is the writer's: the next StatSN.
 	statSN uint32
 	// running counts the connection's tasks in the engine, for the
@@ -110,6 +115,7 @@ func newConn(srv *Server, nc net.Conn, p *portal) (*conn, error) {
 		maxIdle: connMaxIdleWorkers(srv.cfg.QueueDepth),
 	}
 	c.lastRecv.Store(time.Now().UnixNano())
+	rd.beforeRead = c.releaseQuick
 	return c, nil
 }
 
@@ -171,14 +177,45 @@ var errConnDone = errors.New("target: connection done")
 // send queues a PDU for the writer. After the writer stopped, the PDU is
 // dropped (and its task released) at once.
 func (c *conn) send(o connOut) {
+	if c.enqueue(o) {
+		c.wakeWriter()
+	}
+}
+
+// queueQuick queues the answer of a quick task that ran on the reader;
+// the writer learns of it when the reader next reads from the socket.
+func (c *conn) queueQuick(o connOut) {
+	if c.enqueue(o) {
+		c.outHeld = true
+	}
+}
+
+// releaseQuick tells the writer of the answers queueQuick held back. The
+// reader calls it before every read from the socket (connReader's
+// beforeRead), so nothing waits for a socket that may stay quiet.
+func (c *conn) releaseQuick() {
+	if c.outHeld {
+		c.outHeld = false
+		c.wakeWriter()
+	}
+}
+
+// enqueue appends o to the writer's queue; it reports false, having
+// dropped o, once the writer stopped.
+func (c *conn) enqueue(o connOut) bool {
 	c.outMu.Lock()
 	if c.outClosed {
 		c.outMu.Unlock()
 		o.drop()
-		return
+		return false
 	}
 	c.out = append(c.out, o)
 	c.outMu.Unlock()
+	return true
+}
+
+// wakeWriter tells the writer there is something in its queue.
+func (c *conn) wakeWriter() {
 	select {
 	case c.outSig <- struct{}{}:
 	default:
@@ -396,7 +433,7 @@ func (c *conn) dispatch(f *iscsi.Frame) error {
 			// RFC 7143 section 4.3: a Discovery session carries only
 			// Text, Logout and NOP PDUs.
 			c.srv.stats.err(ErrorKindProtocol)
-			c.sess.admit(p.CmdSN, p.Immediate, nil, func() {})
+			c.sess.admit(c, p.CmdSN, p.Immediate, nil, func() {})
 			c.reject(iscsi.RejectProtocolError, &f.BHS)
 			return nil
 		}
@@ -458,7 +495,7 @@ func (c *conn) handleNOPOut(p *iscsi.NOPOut, h *iscsi.BHS) {
 	data := make([]byte, n)
 	copy(data, p.Data)
 	reply := &iscsi.NOPIn{ITT: p.ITT, TTT: iscsi.ReservedTag, Data: data}
-	if !c.sess.admit(p.CmdSN, p.Immediate, nil, func() { c.sendPDU(reply) }) {
+	if !c.sess.admit(c, p.CmdSN, p.Immediate, nil, func() { c.sendPDU(reply) }) {
 		c.srv.stats.err(ErrorKindDropped)
 	}
 }
@@ -496,7 +533,7 @@ func (c *conn) handleLogout(p *iscsi.LogoutRequest) {
 			c.sendPDU(resp)
 		}
 	}
-	if !c.sess.admit(p.CmdSN, p.Immediate, nil, deliver) {
+	if !c.sess.admit(c, p.CmdSN, p.Immediate, nil, deliver) {
 		c.srv.stats.err(ErrorKindDropped)
 	}
 }
@@ -562,6 +599,8 @@ type connReader struct {
 	// its outcome in rawErr (io.EOF for the end of the stream).
 	rawRead func(fd uintptr) bool
 	rawErr  error
+	// beforeRead, when set, runs before each read from the socket.
+	beforeRead func()
 }
 
 func newConnReader(nc net.Conn, pool *sync.Pool) *connReader {
@@ -581,6 +620,9 @@ func (cr *connReader) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	if cr.buf == nil {
+		if cr.beforeRead != nil {
+			cr.beforeRead()
+		}
 		if cr.rc == nil || len(p) >= connReadBufSize {
 			return cr.nc.Read(p)
 		}

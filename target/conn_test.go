@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -124,12 +125,47 @@ func (d *connFakeDir) setAccess(target, initiator string, a Access) {
 }
 
 // connFakeExec is an Executor over a byte slice of 512-byte blocks: TEST
-// UNIT READY, READ(10), WRITE(10), INQUIRY, and the test opcodes.
+// UNIT READY, READ(10), WRITE(10), INQUIRY, and the test opcodes. TEST
+// UNIT READY and INQUIRY are its quick commands (QuickExecutor).
 type connFakeExec struct {
 	mu     sync.Mutex
 	disk   []byte
 	order  []byte // CDB[9] (the control byte) of each command, in start order
 	starts chan byte
+	// ran has each command's operation code and whether it ran on the
+	// connection's reader goroutine, in start order.
+	ran []connRun
+}
+
+// connRun is one command connFakeExec ran.
+type connRun struct {
+	op       byte
+	onReader bool
+}
+
+func (e *connFakeExec) Quick(cdb []byte) bool { return cdb[0] == 0x00 || cdb[0] == 0x12 }
+
+// runs returns what ran so far.
+func (e *connFakeExec) runs() []connRun {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.ran)
+}
+
+// connOnReader reports whether the calling goroutine is a connection's
+// reader (its stack goes through readLoop).
+func connOnReader() bool {
+	pc := make([]uintptr, 64)
+	frames := runtime.CallersFrames(pc[:runtime.Callers(2, pc)])
+	for {
+		f, more := frames.Next()
+		if strings.HasSuffix(f.Function, ".(*conn).readLoop") {
+			return true
+		}
+		if !more {
+			return false
+		}
+	}
 }
 
 func newConnFakeExec() *connFakeExec {
@@ -146,6 +182,7 @@ func (e *connFakeExec) Execute(t *Task) Result {
 	}
 	e.mu.Lock()
 	e.order = append(e.order, tag)
+	e.ran = append(e.ran, connRun{op: t.CDB[0], onReader: connOnReader()})
 	e.mu.Unlock()
 	select {
 	case e.starts <- tag:

@@ -131,3 +131,14 @@ type CHAPCredentials struct {
 	// Secret is the shared secret.
 	Secret []byte
 }
+
+// QuickExecutor is an Executor that tells, from a CDB alone, the commands
+// it completes at once: no backend I/O, no waiting on anything but a
+// short lock (INQUIRY, REPORT LUNS, READ CAPACITY, TEST UNIT READY, ...).
+// The iSCSI layer runs those on the connection's reader goroutine instead
+// of handing them to a task worker, which spares a goroutine switch each
+// and keeps a burst of them (a disk scan) in one reply write.
+type QuickExecutor interface {
+	Executor
+	Quick(cdb []byte) bool
+}

@@ -25,7 +25,7 @@ func (c *conn) handleText(p *iscsi.TextRequest, h *iscsi.BHS) {
 	itt, ttt, cont := p.ITT, p.TTT, p.Continue
 	hdr := *h
 	deliver := func() { c.textStep(itt, ttt, cont, data, &hdr) }
-	if !c.sess.admit(p.CmdSN, p.Immediate, nil, deliver) {
+	if !c.sess.admit(c, p.CmdSN, p.Immediate, nil, deliver) {
 		c.srv.stats.err(ErrorKindDropped)
 	}
 }

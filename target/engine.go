@@ -40,6 +40,9 @@ type luCommand struct {
 	// supported, when set, says whether lu supports the command (UNMAP
 	// only on thin logical units).
 	supported func(lu *LU) bool
+	// quick says the command completes at once: it reads or sets the
+	// logical unit's state in memory, never its backend (see Quick).
+	quick bool
 }
 
 // The command table, indexed by operation code; the two operation codes
@@ -102,6 +105,25 @@ func luLookup(lu *LU, op scsi.OpCode, sa uint8) (*luCommand, bool) {
 		return nil, tab != nil
 	}
 	return c, tab != nil
+}
+
+// Quick reports whether the command of cdb completes at once, without
+// backend I/O (QuickExecutor): the commands a disk scan sends, and the
+// unit attention, mode and capability reports. An unknown command is not
+// quick; the answer does not depend on the logical unit.
+func (e *Engine) Quick(cdb []byte) bool {
+	if len(cdb) == 0 {
+		return false
+	}
+	op := scsi.OpCode(cdb[0])
+	c := luOps[op]
+	if tab := luSATable(op); tab != nil {
+		if len(cdb) < 2 {
+			return false
+		}
+		c = tab[cdb[1]&0x1f]
+	}
+	return c != nil && c.quick
 }
 
 // Execute runs t: it looks t.LUN up in t.View and runs the command on that

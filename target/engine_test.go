@@ -410,3 +410,41 @@ func TestEngineReadOnly(t *testing.T) {
 		t.Error("WP clear in MODE SENSE of a read-only LU")
 	}
 }
+
+// Quick names the commands that only read or set the logical unit's state
+// in memory; everything that reaches the backend, changes persistent
+// state or is unknown runs on a task worker.
+func TestEngineQuick(t *testing.T) {
+	var e Engine
+	for _, tc := range []struct {
+		name  string
+		cdb   []byte
+		quick bool
+	}{
+		{"TEST UNIT READY", []byte{0x00, 0, 0, 0, 0, 0}, true},
+		{"REQUEST SENSE", []byte{0x03, 0, 0, 0, 18, 0}, true},
+		{"INQUIRY", []byte{0x12, 0, 0, 0, 36, 0}, true},
+		{"INQUIRY VPD 0x83", []byte{0x12, 1, 0x83, 0, 255, 0}, true},
+		{"MODE SENSE(6)", []byte{0x1a, 0, 0x3f, 0, 255, 0}, true},
+		{"MODE SENSE(10)", []byte{0x5a, 0, 0x3f, 0, 0, 0, 0, 1, 0, 0}, true},
+		{"READ CAPACITY(10)", []byte{0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0}, true},
+		{"READ CAPACITY(16)", []byte{0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0}, true},
+		{"REPORT LUNS", []byte{0xa0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0}, true},
+		{"REPORT SUPPORTED OPERATION CODES", []byte{0xa3, 0x0c, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0}, true},
+		{"REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS", []byte{0xa3, 0x0d, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0}, true},
+		{"READ(10)", []byte{0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0}, false},
+		{"WRITE(10)", []byte{0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0}, false},
+		{"SYNCHRONIZE CACHE(10)", []byte{0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0}, false},
+		{"MODE SELECT(6)", []byte{0x15, 0x10, 0, 0, 24, 0}, false},
+		{"GET LBA STATUS", []byte{0x9e, 0x12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0}, false},
+		{"PERSISTENT RESERVE IN", []byte{0x5e, 0, 0, 0, 0, 0, 0, 0, 255, 0}, false},
+		{"PERSISTENT RESERVE OUT", []byte{0x5f, 0, 0, 0, 0, 0, 0, 0, 24, 0}, false},
+		{"unknown operation code", []byte{0xff, 0, 0, 0, 0, 0}, false},
+		{"service action without its byte", []byte{0x9e}, false},
+		{"empty", nil, false},
+	} {
+		if got := e.Quick(tc.cdb); got != tc.quick {
+			t.Errorf("%s: Quick = %v, want %v", tc.name, got, tc.quick)
+		}
+	}
+}

@@ -14,8 +14,8 @@ import (
 func init() {
 	ctl := byte(0x04)
 	luRegister(
-		luCommand{op: scsi.OpModeSense6, usage: []byte{byte(scsi.OpModeSense6), 0x08, 0xff, 0xff, 0xff, ctl}, run: spcModeSense},
-		luCommand{op: scsi.OpModeSense10, usage: []byte{byte(scsi.OpModeSense10), 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, ctl}, run: spcModeSense},
+		luCommand{op: scsi.OpModeSense6, usage: []byte{byte(scsi.OpModeSense6), 0x08, 0xff, 0xff, 0xff, ctl}, run: spcModeSense, quick: true},
+		luCommand{op: scsi.OpModeSense10, usage: []byte{byte(scsi.OpModeSense10), 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, ctl}, run: spcModeSense, quick: true},
 		luCommand{op: scsi.OpModeSelect6, usage: []byte{byte(scsi.OpModeSelect6), 0x11, 0, 0, 0xff, ctl}, run: spcModeSelect},
 		luCommand{op: scsi.OpModeSelect10, usage: []byte{byte(scsi.OpModeSelect10), 0x11, 0, 0, 0, 0, 0, 0xff, 0xff, ctl}, run: spcModeSelect},
 	)

@@ -42,7 +42,10 @@ type sessTask struct {
 	edtl      uint32
 	read      bool
 	write     bool
-	view      View
+	// quick marks a command the Executor completes at once (see
+	// QuickExecutor): it may run on the connection's reader.
+	quick bool
+	view  View
 	// arrived is when the SCSI Command PDU was read, for the latency
 	// histograms.
 	arrived time.Time
@@ -238,7 +241,7 @@ func (c *conn) handleCommand(p *iscsi.SCSICommand, h *iscsi.BHS) {
 		// session goes on (the Reject is the task's only answer).
 		c.srv.stats.err(ErrorKindProtocol)
 		c.log.Debug().Uint32("itt", p.ITT).Str("why", why).Msg("iscsi: command rejected")
-		se.admit(p.CmdSN, p.Immediate, nil, func() {})
+		se.admit(c, p.CmdSN, p.Immediate, nil, func() {})
 		c.reject(reason, h)
 	}
 	edtl := p.ExpectedDataTransferLength
@@ -301,6 +304,7 @@ func (c *conn) handleCommand(p *iscsi.SCSICommand, h *iscsi.BHS) {
 	} else {
 		t.cdb = slices.Clone(p.CDB)
 	}
+	t.quick = !p.Write && c.srv.quick != nil && c.srv.quick.Quick(t.cdb)
 	if p.Write && edtl > 0 {
 		t.bufp = c.srv.bufs.get(int(edtl))
 		t.buf = *t.bufp
@@ -322,7 +326,7 @@ func (c *conn) handleCommand(p *iscsi.SCSICommand, h *iscsi.BHS) {
 		refuse(iscsi.RejectTaskInProgress, "initiator task tag in use")
 		return
 	}
-	if !se.admit(p.CmdSN, p.Immediate, t, nil) {
+	if !se.admit(c, p.CmdSN, p.Immediate, t, nil) {
 		// Outside the command window: silently ignored (RFC 7143
 		// section 4.2.2.1). Data-Out for it is discarded as stray.
 		c.srv.stats.err(ErrorKindDropped)
@@ -490,7 +494,7 @@ func (c *conn) failTask(t *sessTask) {
 	}
 	t.ctx.cancel(context.Canceled)
 	c.srv.taskDone()
-	se.schedule()
+	se.schedule(nil)
 	sd := scsi.NewSenseError(scsi.SenseKeyAbortedCommand, scsi.SenseDataPhaseError).SenseData()
 	c.sendStatus(t, Result{Status: scsi.StatusCheckCondition, Sense: sd.MarshalFixed()}, t.r2tSN)
 }
@@ -530,8 +534,12 @@ func connMaxIdleWorkers(depth int) int {
 
 // startTask runs a task that the task set lets start: an idle worker of
 // the connection takes it, or a new one does. It never waits, so a task
-// can never wait for a worker that another task holds.
-func (c *conn) startTask(t *sessTask) {
+// can never wait for a worker that another task holds. A quick task (one
+// the Executor completes at once: INQUIRY, READ CAPACITY, ...) runs at
+// once instead when onReader says the caller is the connection's reader:
+// no worker is woken or started for it, and its answer joins the
+// writer's next batch (see queueQuick).
+func (c *conn) startTask(t *sessTask, onReader bool) {
 	c.goMu.Lock()
 	if c.goClosed {
 		c.goMu.Unlock()
@@ -542,6 +550,12 @@ func (c *conn) startTask(t *sessTask) {
 		if finished, _ := se.finish(t); finished {
 			t.unref()
 		}
+		return
+	}
+	if onReader && t.quick {
+		c.running.Add(1)
+		c.goMu.Unlock()
+		c.runTask(t, true)
 		return
 	}
 	if n := len(c.idle); n > 0 {
@@ -566,7 +580,7 @@ func (c *conn) work(t *sessTask) {
 	defer c.wg.Done()
 	var w *connWorker
 	for {
-		c.runTask(t)
+		c.runTask(t, false)
 		c.goMu.Lock()
 		if c.goClosed || len(c.idle) >= c.maxIdle {
 			c.goMu.Unlock()
@@ -596,8 +610,9 @@ func (c *conn) stopWorkers() {
 	c.idle = nil
 }
 
-// runTask executes a task on the engine and sends its data and status.
-func (c *conn) runTask(t *sessTask) {
+// runTask executes a task on the engine and sends its data and status;
+// onReader says it runs on the connection's reader (a quick task).
+func (c *conn) runTask(t *sessTask, onReader bool) {
 	se := c.sess
 	ok := false
 	defer func() {
@@ -645,7 +660,12 @@ func (c *conn) runTask(t *sessTask) {
 		t.unref()
 	default:
 		c.srv.stats.latency[connLatencyOp(t.cdb)].observe(time.Since(t.arrived))
-		c.sendResult(t, res)
+		o := c.result(t, res)
+		if onReader {
+			c.queueQuick(o)
+		} else {
+			c.send(o)
+		}
 	}
 }
 
@@ -663,9 +683,9 @@ func connLatencyOp(cdb []byte) int {
 	return latencyOther
 }
 
-// sendResult hands a completed task's read data and status to the
-// writer, with the task's own reference; writeResult builds the PDUs.
-func (c *conn) sendResult(t *sessTask, res Result) {
+// result makes a completed task's answer for the writer: its read data
+// and status, with the task's own reference; writeResult builds the PDUs.
+func (c *conn) result(t *sessTask, res Result) connOut {
 	n := 0
 	if t.read {
 		n = min(max(res.DataIn, 0), len(t.buf), int(t.edtl))
@@ -675,7 +695,7 @@ func (c *conn) sendResult(t *sessTask, res Result) {
 	if t.write {
 		t.statusDataSN = t.r2tSN
 	}
-	c.send(connOut{task: t})
+	return connOut{task: t}
 }
 
 // sendStatus hands a task's status without data to the writer, with the

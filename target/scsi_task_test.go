@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/lunarsan/lunar/iscsi"
 	"github.com/lunarsan/lunar/scsi"
@@ -285,4 +287,86 @@ func TestConnBufPool(t *testing.T) {
 	// Odd capacities are not pooled.
 	odd := make([]byte, 5000)
 	p.put(&odd)
+}
+
+// statuses reads PDUs until every task of itts has its status, and
+// returns each one's status.
+func (p *connPeer) statuses(itts ...uint32) map[uint32]scsi.Status {
+	p.t.Helper()
+	got := make(map[uint32]scsi.Status)
+	for len(got) < len(itts) {
+		pdu, err := p.recv()
+		if err != nil {
+			p.t.Fatalf("read: %v (answers so far %v)", err, got)
+		}
+		switch r := pdu.(type) {
+		case *iscsi.SCSIResponse:
+			got[r.ITT] = r.Status
+		case *iscsi.DataIn:
+			if r.HasStatus {
+				got[r.ITT] = r.Status
+			}
+		default:
+			p.t.Fatalf("got %v", pdu.Opcode())
+		}
+	}
+	for _, itt := range itts {
+		if _, ok := got[itt]; !ok {
+			p.t.Fatalf("no answer for ITT %d: %v", itt, got)
+		}
+	}
+	return got
+}
+
+// The Executor's quick commands run on the connection's reader, the
+// others on task workers; a quick command the task set holds back (an
+// ORDERED one behind a running task) runs once it may.
+func TestConnQuickTasks(t *testing.T) {
+	env := connStart(t, ServerConfig{})
+	p := connDial(t, env.addr)
+	p.mustLogin(connLoginOpts{})
+	tur := p.command(&iscsi.SCSICommand{Final: true, CDB: []byte{0x00, 0, 0, 0, 0, 0}})
+	inq := p.command(&iscsi.SCSICommand{Final: true, Read: true, ExpectedDataTransferLength: 36, CDB: []byte{0x12, 0, 0, 0, 36, 0}})
+	rd := p.command(&iscsi.SCSICommand{Final: true, Read: true, ExpectedDataTransferLength: 512, CDB: connCDB10(0x28, 0, 1, 1)})
+	for itt, st := range p.statuses(tur, inq, rd) {
+		if st != scsi.StatusGood {
+			t.Fatalf("ITT %d: status %v", itt, st)
+		}
+	}
+	want := []connRun{{op: 0x00, onReader: true}, {op: 0x12, onReader: true}, {op: 0x28, onReader: false}}
+	if got := env.exec.runs(); !slices.Equal(got, want) {
+		t.Fatalf("ran %+v, want %+v", got, want)
+	}
+
+	for range want {
+		<-env.exec.starts
+	}
+	blocked := p.command(&iscsi.SCSICommand{Final: true, CDB: connCDB10(connOpBlock, 0, 0, 9)})
+	<-env.exec.starts
+	ordered := p.command(&iscsi.SCSICommand{Final: true, Attr: iscsi.TaskAttrOrdered, CDB: []byte{0x00, 0, 0, 0, 0, 0}})
+	p.wantNothing(100 * time.Millisecond)
+	if n := len(env.exec.runs()); n != len(want)+1 {
+		t.Fatalf("%d commands ran, want %d: the ORDERED TEST UNIT READY ran before the task ahead of it", n, len(want)+1)
+	}
+	// The abort's answer and the TEST UNIT READY's come in either order.
+	p.send(&iscsi.TaskMgmtRequest{Immediate: true, Function: iscsi.AbortTask, ITT: 50, ReferencedTaskTag: blocked, CmdSN: p.cmdSN})
+	for range 2 {
+		pdu, err := p.recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch r := pdu.(type) {
+		case *iscsi.TaskMgmtResponse:
+			if r.Response != iscsi.TMFunctionComplete {
+				t.Fatalf("abort: %v", r.Response)
+			}
+		case *iscsi.SCSIResponse:
+			if r.ITT != ordered || r.Status != scsi.StatusGood {
+				t.Fatalf("answer for ITT %d with status %v, want GOOD for the ORDERED TEST UNIT READY (ITT %d)", r.ITT, r.Status, ordered)
+			}
+		default:
+			t.Fatalf("got %v", pdu.Opcode())
+		}
+	}
+	p.logout()
 }

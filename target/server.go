@@ -148,6 +148,8 @@ func (c ServerConfig) validate() error {
 type Server struct {
 	cfg ServerConfig
 	log zerolog.Logger
+	// quick is cfg.Executor when it tells quick commands, else nil.
+	quick QuickExecutor
 
 	mu        sync.Mutex
 	closed    bool
@@ -179,9 +181,11 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	quick, _ := cfg.Executor.(QuickExecutor)
 	return &Server{
 		cfg:       cfg,
 		log:       cfg.Logger,
+		quick:     quick,
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 		sessions:  make(map[*session]struct{}),

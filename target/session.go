@@ -54,13 +54,13 @@ type sessPending struct {
 	task    *sessTask
 }
 
-// run delivers the PDU.
-func (p sessPending) run(s *session) {
+// run delivers the PDU; from is the connection whose reader delivers it.
+func (p sessPending) run(s *session, from *conn) {
 	switch {
 	case p.deliver != nil:
 		p.deliver()
 	case p.task != nil:
-		s.deliverTask(p.task)
+		s.deliverTask(p.task, from)
 	}
 }
 
@@ -128,8 +128,9 @@ func (s *session) windowLocked() (exp, max uint32) {
 // (t, with deliver nil) enters it into the task set; any other PDU is
 // delivered by running deliver. t takes a window slot (or an immediate
 // slot) from its delivery until it finishes. admit reports false when the
-// PDU was dropped; it is then never delivered.
-func (s *session) admit(cmdSN uint32, immediate bool, t *sessTask, deliver func()) bool {
+// PDU was dropped; it is then never delivered. from is the connection
+// whose reader goroutine calls (every PDU is admitted by a reader).
+func (s *session) admit(from *conn, cmdSN uint32, immediate bool, t *sessTask, deliver func()) bool {
 	s.mu.Lock()
 	if s.ended {
 		s.mu.Unlock()
@@ -138,7 +139,7 @@ func (s *session) admit(cmdSN uint32, immediate bool, t *sessTask, deliver func(
 	if immediate {
 		s.countLocked(t)
 		s.mu.Unlock()
-		sessPending{deliver: deliver, task: t}.run(s)
+		sessPending{deliver: deliver, task: t}.run(s, from)
 		return true
 	}
 	exp, max := s.windowLocked()
@@ -181,7 +182,7 @@ func (s *session) admit(cmdSN uint32, immediate bool, t *sessTask, deliver func(
 	}
 	s.mu.Unlock()
 	for i, p := range run {
-		p.run(s)
+		p.run(s, from)
 		if i > 0 && p.task != nil {
 			p.task.unref()
 		}
@@ -205,8 +206,8 @@ func (s *session) countLocked(t *sessTask) {
 
 // consume marks cmdSN as received without a PDU (ABORT TASK for a task
 // that never arrived, RFC 7143 section 11.5.1).
-func (s *session) consume(cmdSN uint32) {
-	s.admit(cmdSN, false, nil, func() {})
+func (s *session) consume(from *conn, cmdSN uint32) {
+	s.admit(from, cmdSN, false, nil, func() {})
 }
 
 // addTask registers a task under its ITT; it fails if the ITT is in use.
@@ -236,8 +237,9 @@ func (s *session) task(itt uint32) *sessTask {
 	return t
 }
 
-// deliverTask enters a task into the task set, in CmdSN order.
-func (s *session) deliverTask(t *sessTask) {
+// deliverTask enters a task into the task set, in CmdSN order; from is
+// the connection whose reader delivers it.
+func (s *session) deliverTask(t *sessTask, from *conn) {
 	s.mu.Lock()
 	if t.finished {
 		s.mu.Unlock()
@@ -246,7 +248,7 @@ func (s *session) deliverTask(t *sessTask) {
 	t.delivered = true
 	s.queue = append(s.queue, t)
 	s.mu.Unlock()
-	s.schedule()
+	s.schedule(from)
 }
 
 // dataDone records that all of a task's write data arrived.
@@ -254,14 +256,17 @@ func (s *session) dataDone(t *sessTask) {
 	s.mu.Lock()
 	t.dataDone = true
 	s.mu.Unlock()
-	s.schedule()
+	s.schedule(nil)
 }
 
 // schedule starts every task that may run: SAM-5 task attributes decide.
 // A HEAD OF QUEUE task runs at once; an ORDERED task waits for every
 // earlier task and blocks every later one; SIMPLE (and untagged, ACA)
 // tasks run concurrently unless an earlier ORDERED task is incomplete.
-func (s *session) schedule() {
+// reader is the connection whose reader goroutine calls, nil for any other
+// goroutine: a quick task of that connection runs there at once (see
+// startTask).
+func (s *session) schedule(reader *conn) {
 	s.mu.Lock()
 	var start []*sessTask
 	barrier, earlier := false, false
@@ -287,7 +292,7 @@ func (s *session) schedule() {
 	}
 	s.mu.Unlock()
 	for _, t := range start {
-		t.c.startTask(t)
+		t.c.startTask(t, t.c == reader)
 	}
 }
 
@@ -337,7 +342,7 @@ func (s *session) finish(t *sessTask) (finished, respond bool) {
 	if finished {
 		s.srv.taskDone()
 	}
-	s.schedule()
+	s.schedule(nil)
 	return finished, respond
 }
 
@@ -381,7 +386,7 @@ func (s *session) abortWhere(match func(*sessTask) bool, silent, collect bool) [
 		}
 	}
 	if len(unstarted) > 0 {
-		s.schedule()
+		s.schedule(nil)
 	}
 	return hit
 }

@@ -16,16 +16,16 @@ const (
 func init() {
 	ctl := byte(0x04)
 	luRegister(
-		luCommand{op: scsi.OpTestUnitReady, usage: []byte{byte(scsi.OpTestUnitReady), 0, 0, 0, 0, ctl}, run: spcTestUnitReady},
-		luCommand{op: scsi.OpRequestSense, usage: []byte{byte(scsi.OpRequestSense), 0x01, 0, 0, 0xff, ctl}, run: spcRequestSense},
-		luCommand{op: scsi.OpInquiry, usage: []byte{byte(scsi.OpInquiry), 0x01, 0xff, 0xff, 0xff, ctl}, run: spcInquiry},
-		luCommand{op: scsi.OpReportLUNs, usage: []byte{byte(scsi.OpReportLUNs), 0, 0xff, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, ctl}, run: spcReportLUNs},
+		luCommand{op: scsi.OpTestUnitReady, usage: []byte{byte(scsi.OpTestUnitReady), 0, 0, 0, 0, ctl}, run: spcTestUnitReady, quick: true},
+		luCommand{op: scsi.OpRequestSense, usage: []byte{byte(scsi.OpRequestSense), 0x01, 0, 0, 0xff, ctl}, run: spcRequestSense, quick: true},
+		luCommand{op: scsi.OpInquiry, usage: []byte{byte(scsi.OpInquiry), 0x01, 0xff, 0xff, 0xff, ctl}, run: spcInquiry, quick: true},
+		luCommand{op: scsi.OpReportLUNs, usage: []byte{byte(scsi.OpReportLUNs), 0, 0xff, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, ctl}, run: spcReportLUNs, quick: true},
 		luCommand{op: scsi.OpMaintenanceIn, sa: scsi.SAReportSupportedOperationCodes, hasSA: true,
 			usage: []byte{byte(scsi.OpMaintenanceIn), scsi.SAReportSupportedOperationCodes, 0x87, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, ctl},
-			run:   spcReportSupportedOpCodes},
+			run:   spcReportSupportedOpCodes, quick: true},
 		luCommand{op: scsi.OpMaintenanceIn, sa: scsi.SAReportSupportedTaskMgmtFuncs, hasSA: true,
 			usage: []byte{byte(scsi.OpMaintenanceIn), scsi.SAReportSupportedTaskMgmtFuncs, 0x80, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, ctl},
-			run:   spcReportSupportedTMFs},
+			run:   spcReportSupportedTMFs, quick: true},
 	)
 	// RESERVE/RELEASE (reserve.go) and PERSISTENT RESERVE IN/OUT
 	// (pr_in.go, pr_out.go) register themselves.

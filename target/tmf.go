@@ -42,7 +42,7 @@ func (c *conn) handleTMF(p *iscsi.TaskMgmtRequest) {
 				// response"; outside the window, "Task does not exist".
 				exp, max := se.window()
 				if iscsi.SNInWindow(p.RefCmdSN, exp, max) && iscsi.SNLess(p.RefCmdSN, p.CmdSN) {
-					se.consume(p.RefCmdSN)
+					se.consume(c, p.RefCmdSN)
 				} else {
 					resp.Response = iscsi.TMTaskDoesNotExist
 				}
@@ -115,7 +115,7 @@ func (c *conn) handleTMF(p *iscsi.TaskMgmtRequest) {
 			c.sendPDU(resp)
 		}
 	}
-	if !se.admit(p.CmdSN, p.Immediate, nil, deliver) {
+	if !se.admit(c, p.CmdSN, p.Immediate, nil, deliver) {
 		c.srv.stats.err(ErrorKindDropped)
 	}
 }
