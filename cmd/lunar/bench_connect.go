@@ -110,8 +110,10 @@ func newBenchConnectCommand(logger *zerolog.Logger) *cobra.Command {
 	fl.StringVar(&o.prof.cpu, "cpuprofile", "", "write a CPU profile of the run to this file")
 	fl.StringVar(&o.prof.mutex, "mutexprofile", "", "write a mutex contention profile of the run to this file")
 	fl.StringVar(&o.prof.block, "blockprofile", "", "write a blocking profile (waits of 100µs and more) of the run to this file")
+	fl.StringVar(&o.prof.allocs, "allocprofile", "", "write an allocation profile (all allocations since the process started) to this file")
 	_ = fl.MarkHidden("mutexprofile")
 	_ = fl.MarkHidden("blockprofile")
+	_ = fl.MarkHidden("allocprofile")
 	fl.BoolVar(&o.quiet, "quiet", false, "no line per run on standard error")
 	return cmd
 }

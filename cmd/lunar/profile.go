@@ -12,7 +12,7 @@ import (
 // profiles are the hidden profiling flags of the benchmark commands: each
 // names a file to write a pprof profile to, empty for none.
 type profiles struct {
-	cpu, mutex, block string
+	cpu, mutex, block, allocs string
 }
 
 // start turns the asked-for profiles on; the returned func stops them and
@@ -42,6 +42,9 @@ func (p profiles) start(errOut io.Writer) (stop func(), err error) {
 	if p.block != "" {
 		runtime.SetBlockProfileRate(int(100 * time.Microsecond))
 		stops = append(stops, func() { writeProfile("block", p.block, errOut); runtime.SetBlockProfileRate(0) })
+	}
+	if p.allocs != "" {
+		stops = append(stops, func() { writeProfile("allocs", p.allocs, errOut) })
 	}
 	return stop, nil
 }
