@@ -90,6 +90,15 @@ type Engine interface {
 	Close() error
 }
 
+// LUNWaiter is implemented by an Engine that can wait for a disk at the
+// LUN number the storage system gave it (the map's LUN ID): lunar's
+// userspace engine then identifies that LUN in the same round trip as the
+// REPORT LUNS of its scan (RescanExpecting). WaitForDiskAt returns what
+// WaitForDisk returns, wherever the disk turns out to be.
+type LUNWaiter interface {
+	WaitForDiskAt(ctx context.Context, t TargetRef, wwn string, lun uint64) (DiskStatus, error)
+}
+
 // Formatter is implemented by an Engine that formats its disks itself
 // (open-iscsi: a GPT with one partition named label, then mkfs.ext4 on the
 // partition with the filesystem label label). A caller formats through it

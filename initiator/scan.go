@@ -59,9 +59,47 @@ const scanMaxLUNList = 8 + 8*(scsi.MaxFlatLUN+1)
 // REPORT LUNS go out together (those of several LUNs at a time), so a scan
 // costs about two round trips; other Executors get them one at a time.
 func Rescan(ctx context.Context, ex Executor) ([]DiskInfo, error) {
-	luns, err := scanReportLUNs(ctx, ex)
+	luns, err := scanReportLUNs(ctx, ex, scanReportLUNsAlloc)
 	if err != nil {
 		return nil, err
+	}
+	return rescanLUNs(ctx, ex, luns, 0, nil)
+}
+
+// RescanExpecting is Rescan for a caller that expects the unit at LUN
+// lun among them (a node that was just given the LUN by the storage
+// system, which told it the number): on a *Session that LUN's
+// identification commands go out in the same write as REPORT LUNS, so
+// the scan costs one round trip instead of two when the LUN is there. The
+// result is Rescan's either way: every LUN that REPORT LUNS lists, and
+// only those (the early answers of a LUN it does not list are dropped).
+func RescanExpecting(ctx context.Context, ex Executor, lun uint64) ([]DiskInfo, error) {
+	if !scanConcurrent(ex) {
+		return Rescan(ctx, ex)
+	}
+	report, buf, err := scanReportLUNsCommand(scanReportLUNsAlloc)
+	if err != nil {
+		return nil, err
+	}
+	b, resp, err := scanFetchAfter(ctx, ex, lun, scanLUNPages, true, report)
+	luns, err := scanReportLUNsResult(buf, resp, err)
+	if longer := (*scanLUNListError)(nil); errors.As(err, &longer) {
+		luns, err = scanReportLUNs(ctx, ex, longer.need)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return rescanLUNs(ctx, ex, luns, lun, b)
+}
+
+// rescanLUNs identifies luns, in order; early, when not nil, is the batch
+// of LUN earlyLUN fetched already.
+func rescanLUNs(ctx context.Context, ex Executor, luns []uint64, earlyLUN uint64, early *scanBatch) ([]DiskInfo, error) {
+	scan := func(n uint64) (DiskInfo, error) {
+		if early != nil && n == earlyLUN {
+			return scanLUNFrom(ctx, ex, n, early)
+		}
+		return scanLUN(ctx, ex, n)
 	}
 	type result struct {
 		info DiskInfo
@@ -79,13 +117,13 @@ func Rescan(ctx context.Context, ex Executor) ([]DiskInfo, error) {
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
-				results[i].info, results[i].err = scanLUN(ctx, ex, n)
+				results[i].info, results[i].err = scan(n)
 			})
 		}
 		wg.Wait()
 	} else {
 		for i, n := range luns {
-			results[i].info, results[i].err = scanLUN(ctx, ex, n)
+			results[i].info, results[i].err = scan(n)
 			if !scanSkippable(results[i].err) {
 				break
 			}
@@ -148,8 +186,20 @@ type scanBatch struct {
 // longer than the first allocation length, READ CAPACITY(16) refused) is
 // completed with commands of its own.
 func scanFetch(ctx context.Context, ex Executor, lun uint64, pages []scsi.VPDPageCode, capacity bool) *scanBatch {
+	b, _, _ := scanFetchAfter(ctx, ex, lun, pages, capacity, nil)
+	return b
+}
+
+// scanFetchAfter is scanFetch with lead, when not nil, sent first in the
+// same batch (REPORT LUNS, for RescanExpecting); it returns lead's answer
+// too.
+func scanFetchAfter(ctx context.Context, ex Executor, lun uint64, pages []scsi.VPDPageCode, capacity bool, lead *Command) (*scanBatch, Response, error) {
 	b := &scanBatch{pages: make(map[scsi.VPDPageCode]scanAnswer, len(pages))}
-	cmds := make([]*Command, 0, len(pages)+3)
+	cmds := make([]*Command, 0, len(pages)+4)
+	if lead != nil {
+		cmds = append(cmds, lead)
+	}
+	first := len(cmds)
 	for i := range len(pages) + 1 {
 		evpd, page := i > 0, scsi.VPDPageCode(0)
 		if evpd {
@@ -158,7 +208,7 @@ func scanFetch(ctx context.Context, ex Executor, lun uint64, pages []scsi.VPDPag
 		cmd, err := scanInquiryCommand(lun, evpd, page, scanInquiryAlloc)
 		if err != nil {
 			b.inq.err, b.capErr = err, err
-			return b
+			return b, Response{}, err
 		}
 		cmds = append(cmds, cmd)
 	}
@@ -174,16 +224,17 @@ func scanFetch(ctx context.Context, ex Executor, lun uint64, pages []scsi.VPDPag
 		var err error
 		if rc, err = scanCapacityCommand(lun); err != nil {
 			b.inq.err, b.capErr = err, err
-			return b
+			return b, Response{}, err
 		}
 		rc.Attr = iscsi.TaskAttrOrdered
 		cmds = append(cmds, tur, rc)
 	}
 	resps, errs := executeInOrder(ctx, ex, cmds, tur)
-	b.inq.b, b.inq.err = scanInquiryFinish(ctx, ex, cmds[0], resps[0], errs[0], false, 0)
+	b.inq.b, b.inq.err = scanInquiryFinish(ctx, ex, cmds[first], resps[first], errs[first], false, 0)
 	for i, p := range pages {
 		var a scanAnswer
-		a.b, a.err = scanInquiryFinish(ctx, ex, cmds[1+i], resps[1+i], errs[1+i], true, p)
+		k := first + 1 + i
+		a.b, a.err = scanInquiryFinish(ctx, ex, cmds[k], resps[k], errs[k], true, p)
 		if a.err == nil {
 			a.err = scanVPDCheck(a.b, p)
 		}
@@ -197,7 +248,10 @@ func scanFetch(ctx context.Context, ex Executor, lun uint64, pages []scsi.VPDPag
 			b.blocks, b.bs, b.capErr = scanCapacityFinish(ctx, ex, lun, rc, resps[k], errs[k])
 		}
 	}
-	return b
+	if lead != nil {
+		return b, resps[0], errs[0]
+	}
+	return b, Response{}, nil
 }
 
 // vpd returns the batch's answer for page.
@@ -212,6 +266,20 @@ func (b *scanBatch) vpd(_ context.Context, _ Executor, _ uint64, page scsi.VPDPa
 // scanLUN identifies one LUN and, for a block device, reads its capacity.
 // A capacity the unit cannot report now (NOT READY, say) leaves Size zero.
 func scanLUN(ctx context.Context, ex Executor, lun uint64) (DiskInfo, error) {
+	if scanConcurrent(ex) {
+		return scanLUNFrom(ctx, ex, lun, scanFetch(ctx, ex, lun, scanLUNPages, true))
+	}
+	return scanLUNFrom(ctx, ex, lun, nil)
+}
+
+// scanLUNPages are the VPD pages a scan of a LUN on a *Session fetches in
+// its batch.
+var scanLUNPages = []scsi.VPDPageCode{scsi.VPDPageSupported, scsi.VPDPageUnitSerial,
+	scsi.VPDPageDeviceID, scsi.VPDPageBlockLimits}
+
+// scanLUNFrom is scanLUN with b, the LUN's batch of scanLUNPages and
+// READ CAPACITY fetched already; nil sends the commands one at a time.
+func scanLUNFrom(ctx context.Context, ex Executor, lun uint64, b *scanBatch) (DiskInfo, error) {
 	var (
 		id     scanIdent
 		err    error
@@ -219,9 +287,7 @@ func scanLUN(ctx context.Context, ex Executor, lun uint64) (DiskInfo, error) {
 		bs     uint32
 		capErr error
 	)
-	if scanConcurrent(ex) {
-		b := scanFetch(ctx, ex, lun, []scsi.VPDPageCode{scsi.VPDPageSupported, scsi.VPDPageUnitSerial,
-			scsi.VPDPageDeviceID, scsi.VPDPageBlockLimits}, true)
+	if b != nil {
 		id, err = scanIdentifyFrom(ctx, ex, lun, b.inq, b.vpd)
 		blocks, bs, capErr = b.blocks, b.bs, b.capErr
 		if err == nil && id.info.IsDisk() && id.pages.Supports(scsi.VPDPageBlockLimits) {
@@ -261,39 +327,72 @@ func scanLUN(ctx context.Context, ex Executor, lun uint64) (DiskInfo, error) {
 // scanReportLUNs returns the LUN numbers of REPORT LUNS, asking again
 // with a larger allocation length when the list did not fit. LUN
 // structures that do not map to a LUN number are skipped.
-func scanReportLUNs(ctx context.Context, ex Executor) ([]uint64, error) {
-	alloc := uint32(8 + 8*256)
+func scanReportLUNs(ctx context.Context, ex Executor, alloc uint32) ([]uint64, error) {
 	for {
-		cdb, err := (&scsi.ReportLUNs{SelectReport: scsi.SelectReportLogicalUnits, AllocationLength: alloc}).MarshalBinary()
+		cmd, buf, err := scanReportLUNsCommand(alloc)
 		if err != nil {
 			return nil, err
 		}
-		buf := make([]byte, alloc)
-		resp, err := scanExec(ctx, ex, &Command{LUN: 0, CDB: cdb, DataIn: buf})
-		if err != nil {
-			return nil, fmt.Errorf("initiator: REPORT LUNS: %w", err)
-		}
-		var d scsi.ReportLUNsData
-		if err := d.UnmarshalBinary(buf[:min(resp.DataIn, len(buf))]); err != nil {
-			return nil, fmt.Errorf("initiator: REPORT LUNS data: %w", err)
-		}
-		if !d.Complete() {
-			need := uint64(d.ListLength) + 8
-			if need > scanMaxLUNList || need <= uint64(alloc) {
-				return nil, fmt.Errorf("initiator: REPORT LUNS: list of %d bytes with %d bytes received (limit %d)",
-					d.ListLength, resp.DataIn, scanMaxLUNList)
-			}
-			alloc = uint32(need)
+		resp, err := scanExec(ctx, ex, cmd)
+		luns, err := scanReportLUNsResult(buf, resp, err)
+		var longer *scanLUNListError
+		if errors.As(err, &longer) {
+			alloc = longer.need
 			continue
 		}
-		luns := make([]uint64, 0, len(d.LUNs))
-		for _, l := range d.LUNs {
-			if n, err := l.Number(); err == nil {
-				luns = append(luns, uint64(n))
-			}
-		}
-		return luns, nil
+		return luns, err
 	}
+}
+
+// scanReportLUNsAlloc is the allocation length of a first REPORT LUNS:
+// room for 256 LUNs.
+const scanReportLUNsAlloc = 8 + 8*256
+
+// scanReportLUNsCommand returns a REPORT LUNS of the logical units with
+// allocation length alloc, and the buffer its data goes to.
+func scanReportLUNsCommand(alloc uint32) (*Command, []byte, error) {
+	cdb, err := (&scsi.ReportLUNs{SelectReport: scsi.SelectReportLogicalUnits, AllocationLength: alloc}).MarshalBinary()
+	if err != nil {
+		return nil, nil, err
+	}
+	buf := make([]byte, alloc)
+	return &Command{LUN: 0, CDB: cdb, DataIn: buf}, buf, nil
+}
+
+// scanLUNListError says a REPORT LUNS list did not fit: ask again with
+// need bytes.
+type scanLUNListError struct{ need uint32 }
+
+func (e *scanLUNListError) Error() string {
+	return fmt.Sprintf("initiator: REPORT LUNS: the list needs %d bytes", e.need)
+}
+
+// scanReportLUNsResult reads the LUN numbers from the answer (resp, err)
+// to a REPORT LUNS whose data went to buf; a *scanLUNListError asks for a
+// longer allocation length.
+func scanReportLUNsResult(buf []byte, resp Response, err error) ([]uint64, error) {
+	if err != nil {
+		return nil, fmt.Errorf("initiator: REPORT LUNS: %w", err)
+	}
+	var d scsi.ReportLUNsData
+	if err := d.UnmarshalBinary(buf[:min(resp.DataIn, len(buf))]); err != nil {
+		return nil, fmt.Errorf("initiator: REPORT LUNS data: %w", err)
+	}
+	if !d.Complete() {
+		need := uint64(d.ListLength) + 8
+		if need > scanMaxLUNList || need <= uint64(len(buf)) {
+			return nil, fmt.Errorf("initiator: REPORT LUNS: list of %d bytes with %d bytes received (limit %d)",
+				d.ListLength, resp.DataIn, scanMaxLUNList)
+		}
+		return nil, &scanLUNListError{need: uint32(need)}
+	}
+	luns := make([]uint64, 0, len(d.LUNs))
+	for _, l := range d.LUNs {
+		if n, err := l.Number(); err == nil {
+			luns = append(luns, uint64(n))
+		}
+	}
+	return luns, nil
 }
 
 // scanIdent is what scanIdentify learns about a LUN.

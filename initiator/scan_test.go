@@ -3,6 +3,7 @@ package initiator
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -329,6 +330,42 @@ func TestRescanBatchOneWrite(t *testing.T) {
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// RescanExpecting finds what Rescan finds, whatever the LUN it expects;
+// when that LUN is the only one, the whole scan is one write: REPORT LUNS
+// and the LUN's seven identification commands.
+func TestRescanExpecting(t *testing.T) {
+	const initiator = "iqn.2026-11.org.example:scan-expect"
+	e := diskE2EStart(t)
+	e.createLUN(t, "x3", 1<<20, initiator, 3)
+	s := e.dial(t, initiator)
+	ctx := pipelineSlowCtx{context.Background()}
+	for round := range 3 {
+		writes := pipelineWrites(s)
+		infos, err := RescanExpecting(ctx, s, 3)
+		if err != nil || len(infos) != 1 || infos[0].LUN != 3 || infos[0].Size != 1<<20 || infos[0].WWN == "" {
+			t.Fatalf("round %d: RescanExpecting = %+v, %v", round, infos, err)
+		}
+		if got := writes(); !slices.Equal(got, []int{8}) {
+			t.Fatalf("round %d: writes of %v PDUs, want one of 8", round, got)
+		}
+	}
+
+	e.createLUN(t, "x5", 2<<20, initiator, 5)
+	want, err := Rescan(context.Background(), s)
+	if err != nil || len(want) != 2 {
+		t.Fatalf("Rescan = %+v, %v", want, err)
+	}
+	for _, lun := range []uint64{3, 5, 9} {
+		got, err := RescanExpecting(context.Background(), s, lun)
+		if err != nil {
+			t.Fatalf("expecting LUN %d: %v", lun, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("expecting LUN %d: %+v, want Rescan's %+v", lun, got, want)
 		}
 	}
 }
