@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -317,7 +318,11 @@ func (a *Agent) Connect(ctx context.Context, req ConnectRequest) (ConnectRespons
 		a.metrics.count("connect", err)
 		return ConnectResponse{}, err
 	}
-	fp := fmt.Sprintf("%s|%s|%s|%s|%s|%d|%t|%t", req.LUN, strings.ToLower(req.WWN), req.Target, req.Portal, req.ExpectLabel, req.Timeout, req.Mapped, req.Owner)
+	lunID := "-"
+	if req.LUNID != nil {
+		lunID = strconv.FormatUint(*req.LUNID, 10)
+	}
+	fp := fmt.Sprintf("%s|%s|%s|%s|%s|%d|%t|%t|%s", req.LUN, strings.ToLower(req.WWN), req.Target, req.Portal, req.ExpectLabel, req.Timeout, req.Mapped, req.Owner, lunID)
 	return onceAs(a, ctx, "connect", req.RequestID, fp, func() (ConnectResponse, error) {
 		resp, err := a.connect(ctx, req)
 		a.metrics.count("connect", err)
@@ -350,8 +355,13 @@ func (a *Agent) connect(ctx context.Context, req ConnectRequest) (ConnectRespons
 	}
 	defer cancel()
 	name, err := a.targetName(ctx, req.Target)
+	lunID := req.LUNID
 	if err == nil && !req.Mapped {
-		err = rec.do(StepMap, func() error { return a.mapLUN(ctx, name, req.LUN) })
+		err = rec.do(StepMap, func() error {
+			var err error
+			lunID, err = a.mapLUN(ctx, name, req.LUN)
+			return err
+		})
 		resp.Steps = rec.steps
 	}
 	if err != nil {
@@ -388,7 +398,7 @@ func (a *Agent) connect(ctx context.Context, req ConnectRequest) (ConnectRespons
 			// The group may have lost the initiator since it was last
 			// looked at: check it, map again, log in again.
 			a.groupReady.Store(false)
-			if err := a.mapLUN(ctx, ref.Name, req.LUN); err != nil {
+			if lunID, err = a.mapLUN(ctx, ref.Name, req.LUN); err != nil {
 				return fmt.Errorf("map again after a login refused for authorization: %w", err)
 			}
 			err = a.cfg.Engine.Login(ctx, ref)
@@ -400,7 +410,13 @@ func (a *Agent) connect(ctx context.Context, req ConnectRequest) (ConnectRespons
 		return resp, fmt.Errorf("connect %s on %s: login: %w", req.LUN, a.cfg.Node, timeoutErr(ctx, err))
 	}
 	err = rec.do(StepArrival, func() error {
-		d, err := a.cfg.Engine.WaitForDisk(ctx, ref, req.WWN)
+		var d DiskStatus
+		var err error
+		if w, ok := a.cfg.Engine.(initiator.LUNWaiter); ok && lunID != nil {
+			d, err = w.WaitForDiskAt(ctx, ref, req.WWN, *lunID)
+		} else {
+			d, err = a.cfg.Engine.WaitForDisk(ctx, ref, req.WWN)
+		}
 		resp.Disk = d
 		if err != nil {
 			return err
@@ -502,10 +518,13 @@ func (a *Agent) targetName(ctx context.Context, name string) (string, error) {
 // targetName; a map that exists already is success. The igroup look-up
 // and the map go out together (one round trip when the igroup is ready);
 // a map refused for want of the igroup is sent again once it exists.
-func (a *Agent) mapLUN(ctx context.Context, targetName, lun string) error {
+func (a *Agent) mapLUN(ctx context.Context, targetName, lun string) (lunID *uint64, err error) {
 	mapIt := func() error {
-		_, err := a.cfg.Storage.Map(ctx, target.MapCreate{LUN: lun, IGroup: a.igroup, Target: targetName})
-		if err != nil && apiCode(err) != "lun_already_mapped" {
+		m, err := a.cfg.Storage.Map(ctx, target.MapCreate{LUN: lun, IGroup: a.igroup, Target: targetName})
+		switch {
+		case err == nil:
+			lunID = &m.LUNID
+		case apiCode(err) != "lun_already_mapped":
 			return err
 		}
 		return nil
@@ -517,9 +536,9 @@ func (a *Agent) mapLUN(ctx context.Context, targetName, lun string) error {
 		err := mapIt()
 		if apiCode(err) != "igroup_not_found" {
 			if err != nil {
-				return storageError(ctx, "map LUN "+lun+" to group "+a.igroup, err)
+				return nil, storageError(ctx, "map LUN "+lun+" to group "+a.igroup, err)
 			}
-			return nil
+			return lunID, nil
 		}
 		a.groupReady.Store(false)
 	}
@@ -535,32 +554,32 @@ func (a *Agent) mapLUN(ctx context.Context, targetName, lun string) error {
 	case err == nil:
 		if !slices.ContainsFunc(g.Initiators, func(s string) bool { return strings.EqualFold(s, a.cfg.InitiatorName) }) {
 			if _, err := a.cfg.Storage.AddInitiator(ctx, a.igroup, a.cfg.InitiatorName); err != nil && apiCode(err) != "initiator_exists" {
-				return storageError(ctx, "add initiator "+a.cfg.InitiatorName+" to group "+a.igroup, err)
+				return nil, storageError(ctx, "add initiator "+a.cfg.InitiatorName+" to group "+a.igroup, err)
 			}
 		}
 	case target.IsNotFound(err):
 		_, err := a.cfg.Storage.CreateIGroup(ctx, target.IGroupCreate{Name: a.igroup, Initiators: []string{a.cfg.InitiatorName}})
 		if err != nil {
 			if apiCode(err) != "igroup_exists" {
-				return storageError(ctx, "create group "+a.igroup, err)
+				return nil, storageError(ctx, "create group "+a.igroup, err)
 			}
 			// Another connect created it first: join it.
 			if _, err := a.cfg.Storage.AddInitiator(ctx, a.igroup, a.cfg.InitiatorName); err != nil && apiCode(err) != "initiator_exists" {
-				return storageError(ctx, "add initiator "+a.cfg.InitiatorName+" to group "+a.igroup, err)
+				return nil, storageError(ctx, "add initiator "+a.cfg.InitiatorName+" to group "+a.igroup, err)
 			}
 		}
 	default:
-		return storageError(ctx, "look up group "+a.igroup, err)
+		return nil, storageError(ctx, "look up group "+a.igroup, err)
 	}
 	if apiCode(mapErr) == "igroup_not_found" {
 		// The map raced ahead of the igroup's creation: again.
 		mapErr = mapIt()
 	}
 	if mapErr != nil {
-		return storageError(ctx, "map LUN "+lun+" to group "+a.igroup, mapErr)
+		return nil, storageError(ctx, "map LUN "+lun+" to group "+a.igroup, mapErr)
 	}
 	a.groupReady.Store(true)
-	return nil
+	return lunID, nil
 }
 
 // loginUnauthorized reports whether err is a login the target refused for

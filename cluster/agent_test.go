@@ -545,3 +545,56 @@ func mapsWWN(t *testing.T, tt *agentTarget, name string) string {
 	}
 	return info.WWN
 }
+
+// lunWaitEngine is a UserspaceEngine that records the LUNs WaitForDiskAt
+// was given.
+type lunWaitEngine struct {
+	*UserspaceEngine
+	mu   sync.Mutex
+	luns []uint64
+}
+
+func (e *lunWaitEngine) WaitForDiskAt(ctx context.Context, t TargetRef, wwn string, lun uint64) (DiskStatus, error) {
+	e.mu.Lock()
+	e.luns = append(e.luns, lun)
+	e.mu.Unlock()
+	return e.UserspaceEngine.WaitForDiskAt(ctx, t, wwn, lun)
+}
+
+// A connect looks for the disk at the LUN number its map got, or at the
+// one the request names when the LUN is mapped already.
+func TestAgentConnectWaitsAtMappedLUN(t *testing.T) {
+	tt := startAgentTarget(t)
+	ctx := context.Background()
+	first := tt.createLUN(t, "first", 8<<20)
+	second := tt.createLUN(t, "second", 8<<20)
+	const node = "n1"
+	iqn := LocalInitiatorPrefix + node
+	e := &lunWaitEngine{UserspaceEngine: newAgentEngine(t, iqn)}
+	a, err := NewAgent(AgentConfig{Node: node, InitiatorName: iqn, Engine: e, Storage: tt.storage, Token: agentTestToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	if _, err := a.Connect(ctx, ConnectRequest{RequestID: "c1", LUN: "first", WWN: first.WWN, Portal: tt.portal, Timeout: 20 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := a.Connect(ctx, ConnectRequest{RequestID: "c2", LUN: "second", WWN: second.WWN, Portal: tt.portal, Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps := mapsOf(t, tt, a.IGroup(), "second")
+	if len(maps) != 1 || resp.Disk.LUN != maps[0].LUNID {
+		t.Fatalf("disk at LUN %d, maps %+v", resp.Disk.LUN, maps)
+	}
+	// Mapped already, the LUN given by the caller.
+	at := maps[0].LUNID
+	if _, err := a.Connect(ctx, ConnectRequest{RequestID: "c3", LUN: "second", WWN: second.WWN, Portal: tt.portal, Mapped: true, LUNID: &at, Timeout: 20 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if want := []uint64{0, at, at}; !reflect.DeepEqual(e.luns, want) {
+		t.Fatalf("WaitForDiskAt given LUNs %v, want %v", e.luns, want)
+	}
+}

@@ -309,6 +309,12 @@ type ConnectRequest struct {
 	// already (the create mapped it to the active node in the same
 	// request): the node skips StepMap.
 	Mapped bool `json:"mapped,omitempty"`
+	// LUNID, when set, is the LUN number at which the storage system
+	// maps the LUN to the node's igroup (with Mapped: the create's
+	// answer said so); the node looks for the disk there first (see
+	// initiator.LUNWaiter). A node that maps the LUN itself learns it
+	// from its map.
+	LUNID *uint64 `json:"lun_id,omitempty"`
 	// Owner says the node takes the disk's reservation right after the
 	// connect (the create's active node): it registers its key with that
 	// reservation, in the same round trip, instead of at arrival.

@@ -246,6 +246,20 @@ func (e *UserspaceEngine) forget(s *userspaceSession) {
 // HAS CHANGED unit attention triggers. It logs in first when needed. A
 // context that ends first fails with ErrTimeout for a deadline.
 func (e *UserspaceEngine) WaitForDisk(ctx context.Context, t TargetRef, wwn string) (DiskStatus, error) {
+	return e.waitForDisk(ctx, t, wwn, initiator.Rescan)
+}
+
+// WaitForDiskAt is WaitForDisk for a disk the storage system maps at LUN
+// lun (initiator.LUNWaiter): its scan identifies lun in the round trip of
+// its REPORT LUNS.
+func (e *UserspaceEngine) WaitForDiskAt(ctx context.Context, t TargetRef, wwn string, lun uint64) (DiskStatus, error) {
+	return e.waitForDisk(ctx, t, wwn, func(ctx context.Context, ex initiator.Executor) ([]initiator.DiskInfo, error) {
+		return initiator.RescanExpecting(ctx, ex, lun)
+	})
+}
+
+// waitForDisk is WaitForDisk with rescan, the scan it runs up front.
+func (e *UserspaceEngine) waitForDisk(ctx context.Context, t TargetRef, wwn string, rescan func(context.Context, initiator.Executor) ([]initiator.DiskInfo, error)) (DiskStatus, error) {
 	if wwn == "" {
 		return DiskStatus{}, fmt.Errorf("%w: no WWN to wait for", ErrInvalid)
 	}
@@ -258,7 +272,7 @@ func (e *UserspaceEngine) WaitForDisk(ctx context.Context, t TargetRef, wwn stri
 		// One rescan up front, in case the unit attention that announced
 		// the disk was seen by someone else's command before the watcher
 		// existed; then wait for the watcher.
-		if infos, err := initiator.Rescan(ctx, s.sess); err == nil {
+		if infos, err := rescan(ctx, s.sess); err == nil {
 			info, found = findDisk(infos, wwn)
 		}
 	}

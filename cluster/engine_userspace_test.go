@@ -262,3 +262,35 @@ func countAgentSessions(ss []target.APISession, iqn string) int {
 	}
 	return n
 }
+
+// WaitForDiskAt finds the disk whether or not it is at the LUN given.
+func TestUserspaceEngineWaitForDiskAt(t *testing.T) {
+	tt := startAgentTarget(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const iqn = "iqn.2026-11.org.lunar:engine-at"
+	a := tt.createLUN(t, "a", 8<<20)
+	b := tt.createLUN(t, "b", 16<<20)
+	tt.mapTo(t, iqn, "g", "a")
+	tt.mapTo(t, iqn, "g", "b")
+	for _, tc := range []struct {
+		lun  uint64
+		want target.LUNInfo
+		at   uint64
+	}{
+		{0, a, 0}, {1, b, 1}, // where the storage system put them
+		{1, a, 0}, {7, b, 1}, // a wrong LUN: found where it is
+	} {
+		e := newAgentEngine(t, iqn)
+		if err := e.Login(ctx, tt.ref()); err != nil {
+			t.Fatal(err)
+		}
+		d, err := e.WaitForDiskAt(ctx, tt.ref(), tc.want.WWN, tc.lun)
+		if err != nil {
+			t.Fatalf("WaitForDiskAt(%s, LUN %d): %v", tc.want.Name, tc.lun, err)
+		}
+		if !strings.EqualFold(d.WWN, tc.want.WWN) || d.Size != tc.want.Size || d.LUN != tc.at {
+			t.Fatalf("WaitForDiskAt(%s, LUN %d) = %+v, want size %d at LUN %d", tc.want.Name, tc.lun, d, tc.want.Size, tc.at)
+		}
+	}
+}

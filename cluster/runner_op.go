@@ -433,7 +433,8 @@ func (o *operation) disconnectCall(what string) nodeCall {
 // runConnect runs create and connect.
 func (o *operation) runConnect(ctx context.Context) error {
 	req, r := o.req, o.r
-	selfMapped := false // the create mapped the LUN to the active node's group
+	selfMapped := false   // the create mapped the LUN to the active node's group
+	var selfLUNID *uint64 // at this LUN number
 	if req.Kind == OpCreate {
 		err := o.activeStep(ctx, StepCreateLUN, false, func(ctx context.Context) error {
 			// The LUN and its map to the active node's group in one
@@ -453,6 +454,7 @@ func (o *operation) runConnect(ctx context.Context) error {
 			o.setLUN(info)
 			if len(info.Maps) == 1 {
 				selfMapped = true
+				selfLUNID = &info.Maps[0].LUNID
 				if o.disk.Target == "" {
 					o.disk.Target = info.Maps[0].Target
 				}
@@ -491,7 +493,7 @@ func (o *operation) runConnect(ctx context.Context) error {
 		resp, err := api.Connect(ctx, ConnectRequest{
 			RequestID: o.requestID(node, "connect"), LUN: o.disk.Name, WWN: o.disk.WWN,
 			Target: o.disk.Target, Portal: o.disk.Portal, Timeout: req.NodeTimeout, Mapped: selfMapped,
-			Owner: owner,
+			LUNID: selfLUNID, Owner: owner,
 		})
 		selfTarget = resp.Disk.Target
 		return resp.Steps, err

@@ -63,6 +63,7 @@ type runnerFakeNode struct {
 	connected   map[string]bool // WWN → connected
 	disconnects []string        // request ids
 	labels      []string        // ExpectLabel of each connect
+	lunIDs      []*uint64       // LUNID of each connect
 	formats     int
 }
 
@@ -151,6 +152,7 @@ func (n *runnerFakeNode) Connect(ctx context.Context, req ConnectRequest) (Conne
 	n.c.mu.Lock()
 	n.connected[req.WWN] = true
 	n.labels = append(n.labels, req.ExpectLabel)
+	n.lunIDs = append(n.lunIDs, req.LUNID)
 	n.c.mu.Unlock()
 	steps := []Step{StepMap, StepLogin, StepArrival}
 	if req.ExpectLabel != "" {
@@ -986,5 +988,32 @@ func TestRunnerLostOwnership(t *testing.T) {
 	}
 	if _, err := env.runner.Run(ctx, disconnect, nil); err != nil {
 		t.Errorf("disconnect once the group is free: %v", err)
+	}
+}
+
+// When the create maps the LUN to the active node's group in its own
+// request, the active node's connect is told the LUN number of that map.
+func TestRunnerCreateTellsActiveItsLUN(t *testing.T) {
+	env := newRunnerTestEnv(t, map[string]runnerFakeMode{"p1": rfOK})
+	ctx := t.Context()
+	if _, err := env.storage.CreateIGroup(ctx, target.IGroupCreate{Name: IGroupName("a0"), Initiators: []string{"iqn.2026-01.test:a0"}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := env.runner.Run(ctx, runnerCreateReq("p1"), nil)
+	if err != nil {
+		t.Fatalf("create: %v (%+v)", err, res)
+	}
+	maps, err := env.storage.Maps(ctx)
+	if err != nil || len(maps) != 1 {
+		t.Fatalf("maps %+v, %v", maps, err)
+	}
+	p1 := env.node("p1")
+	env.fakes.mu.Lock()
+	defer env.fakes.mu.Unlock()
+	if got := env.self.lunIDs; len(got) != 1 || got[0] == nil || *got[0] != maps[0].LUNID {
+		t.Fatalf("active connect LUNIDs %v, want the map's %d", got, maps[0].LUNID)
+	}
+	if got := p1.lunIDs; len(got) != 1 || got[0] != nil {
+		t.Fatalf("passive connect LUNIDs %v, want none (it maps the LUN itself)", got)
 	}
 }
