@@ -418,7 +418,10 @@ func (e *UserspaceEngine) Logout(ctx context.Context, t TargetRef) error {
 	err := s.sess.Logout(ctx)
 	s.stop()
 	<-s.done
-	if err != nil && !errors.Is(err, initiator.ErrSessionClosed) {
+	// A connection that ended before the Logout Response leaves the
+	// session logged out as well (the target ends it with the
+	// connection).
+	if err != nil && !errors.Is(err, initiator.ErrSessionClosed) && !errors.Is(err, initiator.ErrConnectionLost) {
 		if ctx.Err() != nil {
 			return ctxError(ctx, "logout of "+t.Name)
 		}

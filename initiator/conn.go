@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -136,7 +137,7 @@ func (c *sessConn) fail(err error) {
 // run is the reader goroutine.
 func (c *sessConn) run() {
 	defer c.s.wg.Done()
-	c.serve()
+	c.serve(c.s.cfg.NOPInterval > 0)
 }
 
 // serveLogout reads the connection from Logout's goroutine, which
@@ -147,6 +148,12 @@ func (c *sessConn) serveLogout(ctx context.Context) {
 	c.logoutKernel = ctx.Done() == nil
 	if c.logoutKernel {
 		c.br.kernelSlice = connKernelSlice
+		if ka := c.s.cfg.NOPInterval; ka > 0 {
+			// No keepalive runs for these few answers: a target that
+			// stays silent ends the wait when the keepalive would have
+			// ended the connection.
+			c.br.deadline = time.Now().Add(ka + c.s.cfg.NOPTimeout)
+		}
 	}
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() {
@@ -158,14 +165,13 @@ func (c *sessConn) serveLogout(ctx context.Context) {
 		})
 		defer stop()
 	}
-	c.serve()
+	c.serve(false)
 }
 
 // serve reads and handles the answers of the target until the
 // connection ends, then hands its tasks back to the session. It starts
-// the keepalive.
-func (c *sessConn) serve() {
-	ka := c.s.cfg.NOPInterval > 0
+// the keepalive when ka says so.
+func (c *sessConn) serve(ka bool) {
 	if ka {
 		c.kaOn = true
 		go c.keepalive(c.s.cfg.NOPInterval, c.s.cfg.NOPTimeout)
@@ -201,6 +207,9 @@ func (c *sessConn) serve() {
 			err = c.handle(f)
 		}
 		if err != nil {
+			if c.logoutKernel && errors.Is(err, os.ErrDeadlineExceeded) {
+				err = fmt.Errorf("%w: nothing from the target in %v", ErrKeepalive, c.s.cfg.NOPInterval+c.s.cfg.NOPTimeout)
+			}
 			c.fail(err)
 			break
 		}
@@ -1005,6 +1014,9 @@ func (s *Session) connLost(c *sessConn) {
 		switch {
 		case t.answered:
 			s.finishLocked(t, Response{}, t.answerErr)
+		case t.kind == sessKindLogout && cause != nil:
+			// The Logout's own connection ended before its answer.
+			s.finishLocked(t, Response{}, fmt.Errorf("%w: no Logout Response: %w", ErrConnectionLost, cause))
 		case closing:
 			s.finishLocked(t, Response{}, ErrSessionClosed)
 		case t.kind != sessKindCmd:

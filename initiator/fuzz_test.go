@@ -25,42 +25,10 @@ func fuzzTarget(ln net.Listener, payload []byte) {
 	}
 	defer nc.Close()
 	nc.SetDeadline(time.Now().Add(5 * time.Second))
-	fr, _ := iscsi.NewFramer(nc, nc, iscsi.FramerConfig{})
-	neg, _ := iscsi.NewNegotiator(iscsi.RoleTarget, iscsi.NegotiatorConfig{NoInitialR2T: true})
-	statSN := uint32(0)
-	for {
-		f, err := fr.ReadFrame()
-		if err != nil {
-			return
-		}
-		var req iscsi.LoginRequest
-		if err := req.DecodeFrame(f); err != nil {
-			return
-		}
-		out, err := neg.StepText(req.CSG, req.Data)
-		if err != nil {
-			return
-		}
-		resp := iscsi.LoginResponse{
-			CSG: req.CSG, ISID: req.ISID, ITT: req.ITT, StatSN: statSN,
-			ExpCmdSN: req.CmdSN, MaxCmdSN: req.CmdSN + 31, Data: out.AppendText(nil),
-		}
-		statSN++
-		if req.Transit && !neg.Pending() {
-			resp.Transit, resp.NSG = true, req.NSG
-			if req.NSG == iscsi.FullFeaturePhase {
-				resp.TSIH = 1
-			}
-		}
-		if err := fr.WritePDU(&resp); err != nil {
-			return
-		}
-		if resp.Transit && resp.NSG == iscsi.FullFeaturePhase {
-			break
-		}
+	fr, ok := fakeTargetLogin(nc)
+	if !ok {
+		return
 	}
-	p := neg.Params()
-	fr.SetMaxRecvDataSegmentLength(int(p.TargetMaxRecvDSL))
 	for {
 		f, err := fr.ReadFrame()
 		if err != nil {
@@ -83,6 +51,47 @@ func fuzzTarget(ln net.Listener, payload []byte) {
 		nc.SetReadDeadline(time.Now().Add(fuzzQuiet))
 		if _, err := nc.Read(buf); err != nil {
 			return
+		}
+	}
+}
+
+// fakeTargetLogin answers a login on nc as a target would and returns
+// the connection's Framer, set for the Full Feature Phase; false when the
+// login did not complete.
+func fakeTargetLogin(nc net.Conn) (*iscsi.Framer, bool) {
+	fr, _ := iscsi.NewFramer(nc, nc, iscsi.FramerConfig{})
+	neg, _ := iscsi.NewNegotiator(iscsi.RoleTarget, iscsi.NegotiatorConfig{NoInitialR2T: true})
+	statSN := uint32(0)
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return nil, false
+		}
+		var req iscsi.LoginRequest
+		if err := req.DecodeFrame(f); err != nil {
+			return nil, false
+		}
+		out, err := neg.StepText(req.CSG, req.Data)
+		if err != nil {
+			return nil, false
+		}
+		resp := iscsi.LoginResponse{
+			CSG: req.CSG, ISID: req.ISID, ITT: req.ITT, StatSN: statSN,
+			ExpCmdSN: req.CmdSN, MaxCmdSN: req.CmdSN + 31, Data: out.AppendText(nil),
+		}
+		statSN++
+		if req.Transit && !neg.Pending() {
+			resp.Transit, resp.NSG = true, req.NSG
+			if req.NSG == iscsi.FullFeaturePhase {
+				resp.TSIH = 1
+			}
+		}
+		if err := fr.WritePDU(&resp); err != nil {
+			return nil, false
+		}
+		if resp.Transit && resp.NSG == iscsi.FullFeaturePhase {
+			fr.SetMaxRecvDataSegmentLength(int(neg.Params().TargetMaxRecvDSL))
+			return fr, true
 		}
 	}
 }

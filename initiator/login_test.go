@@ -208,3 +208,55 @@ func TestLoginKernelTimeout(t *testing.T) {
 		c.Close()
 	}
 }
+
+// A target that never answers the Logout: under a context that is never
+// cancelled, the Logout ends with an error once the keepalive would have
+// given up on the connection (NOPInterval and NOPTimeout), although no
+// keepalive runs for a Logout that reads its own answer.
+func TestLogoutSilentTarget(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		nc.SetDeadline(time.Now().Add(10 * time.Second))
+		fr, ok := fakeTargetLogin(nc)
+		if !ok {
+			return
+		}
+		for { // reads everything, answers nothing
+			if _, err := fr.ReadFrame(); err != nil {
+				return
+			}
+		}
+	}()
+	cfg := Config{
+		InitiatorName: sessTestInitiator, TargetName: sessTestTarget, Portal: ln.Addr().String(),
+		LoginTimeout: 5 * time.Second, NOPInterval: 200 * time.Millisecond, NOPTimeout: 300 * time.Millisecond,
+		Reconnect: ReconnectPolicy{Attempts: -1},
+	}
+	s, err := Dial(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	start := time.Now()
+	err = s.Logout(context.Background())
+	took := time.Since(start)
+	s.Close()
+	<-done
+	if !errors.Is(err, ErrConnectionLost) || !errors.Is(err, ErrKeepalive) {
+		t.Fatalf("Logout that nobody answered: %v, want ErrConnectionLost and ErrKeepalive", err)
+	}
+	if took > 5*time.Second {
+		t.Fatalf("Logout took %v, want about NOPInterval + NOPTimeout (500ms)", took)
+	}
+	t.Logf("Logout after %v: %v", took, err)
+}

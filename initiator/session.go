@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/lunarsan/lunar/iscsi"
 	"github.com/lunarsan/lunar/scsi"
@@ -126,10 +127,13 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	// out) does not pay for the whole table.
 	s.maxSlots = 2*cfg.QueueDepth + 8
 	s.mu.Lock()
-	// With keepalive pings the reader runs at once; without, it starts
-	// with the first command, TMF or call of Events, so a session that
-	// only logs in and out starts no goroutine at all.
-	s.installLocked(lr, cfg.NOPInterval > 0)
+	// The reader starts with the first command, TMF or call of Events,
+	// so a session that only logs in and out starts no goroutine at all;
+	// with keepalive pings it starts within sessReaderDelay anyway.
+	s.installLocked(lr, false)
+	if cfg.NOPInterval > 0 {
+		sessStartReaderLater(s, s.conn, min(cfg.NOPInterval, sessReaderDelay))
+	}
 	s.mu.Unlock()
 	s.log.Debug().Str("target", cfg.TargetName).Uint16("tsih", lr.tsih).Msg("logged in")
 	return s, nil
@@ -145,6 +149,94 @@ func (s *Session) installLocked(lr *loginResult, eager bool) {
 	s.conn = c
 	if eager {
 		s.startReaderLocked(c)
+	}
+}
+
+// sessReaderDelay bounds how long after a login with keepalive pings the
+// connection's reader goroutine waits to start when no command, TMF or
+// call of Events starts it first: a session that only logs in and out (a
+// probe, a login benchmark) starts no goroutine, and one that stays is
+// read (the target's pings and asynchronous messages answered, its own
+// keepalive running) within a second. Targets ping far less often than
+// that and wait longer for the answer.
+const sessReaderDelay = time.Second
+
+// sessLater holds the connections whose reader starts later, for every
+// session of the process, and the one timer that starts them: a timer of
+// its own per session cost a login+logout cycle about a quarter of its
+// time (arming and stopping it wakes the runtime's network poller).
+var sessLater struct {
+	mu      sync.Mutex
+	pending []sessLaterConn
+	timer   *time.Timer // armed while pending is not empty
+}
+
+// sessLaterConn is a connection whose reader starts at at.
+type sessLaterConn struct {
+	s  *Session
+	c  *sessConn
+	at time.Time
+}
+
+// sessStartReaderLater starts c's reader goroutine after delay, unless
+// somebody reads c by then or s is no longer logged in on it.
+func sessStartReaderLater(s *Session, c *sessConn, delay time.Duration) {
+	at := time.Now().Add(delay)
+	sessLater.mu.Lock()
+	defer sessLater.mu.Unlock()
+	sessLater.pending = append(sessLater.pending, sessLaterConn{s: s, c: c, at: at})
+	switch {
+	case sessLater.timer == nil:
+		sessLater.timer = time.AfterFunc(delay, sessStartDue)
+	case delay < sessReaderDelay:
+		// A shorter delay than the others' (a short NOPInterval) may
+		// bring the timer forward. Reset is harmless when the timer
+		// has just fired: sessStartDue runs again and finds what is
+		// due then.
+		sessLater.timer.Reset(sessLaterNextLocked(time.Now()))
+	}
+}
+
+// sessLaterNextLocked returns how long until the earliest pending start.
+func sessLaterNextLocked(now time.Time) time.Duration {
+	next := sessLater.pending[0].at
+	for _, p := range sessLater.pending[1:] {
+		if p.at.Before(next) {
+			next = p.at
+		}
+	}
+	return max(next.Sub(now), 0)
+}
+
+// sessStartDue is the timer's function: it starts the readers that are
+// due and arms the timer for the rest.
+func sessStartDue() {
+	now := time.Now()
+	sessLater.mu.Lock()
+	var due []sessLaterConn
+	rest := sessLater.pending[:0]
+	for _, p := range sessLater.pending {
+		if p.at.After(now) {
+			rest = append(rest, p)
+		} else {
+			due = append(due, p)
+		}
+	}
+	clear(sessLater.pending[len(rest):])
+	sessLater.pending = rest
+	if len(rest) > 0 {
+		sessLater.timer.Reset(sessLaterNextLocked(now))
+	} else {
+		sessLater.timer = nil
+	}
+	sessLater.mu.Unlock()
+	for _, p := range due {
+		s := p.s
+		s.mu.Lock()
+		if s.conn == p.c && s.state == StateLoggedIn && !s.loggingOut {
+			s.startReaderLocked(p.c)
+		}
+		s.mu.Unlock()
 	}
 }
 

@@ -460,3 +460,60 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal("error prefix")
 	}
 }
+
+// sessReader returns who reads s's connection.
+func sessReader(s *Session) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conn.reader
+}
+
+// With keepalive pings, a session's reader (and with it the keepalive)
+// starts a moment after the login when nothing starts it sooner; a
+// session that logs out first never starts it: its Logout reads the
+// answer itself.
+func TestSessionReaderStartsLater(t *testing.T) {
+	env := sessStart(t, target.ServerConfig{})
+	cfg := env.config()
+	cfg.NOPInterval = 100 * time.Millisecond // the reader starts after it
+	s := sessDial(t, cfg)
+	if r := sessReader(s); r != connReaderNone {
+		t.Fatalf("reader %d right after the login, want none yet", r)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s.mu.Lock()
+		pinged := s.conn.reader == connReaderOn && s.pingSeq > 0
+		s.mu.Unlock()
+		if pinged {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no reader and keepalive ping 5 s after the login (reader %d)", sessReader(s))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	// The same initiator name: log the first session out, or the second
+	// would reinstate it.
+	if err := s.Logout(context.Background()); err != nil {
+		t.Fatalf("Logout: %v", err)
+	}
+	s2, err := Dial(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.mu.Lock()
+	c := s2.conn
+	s2.mu.Unlock()
+	if err := s2.Logout(context.Background()); err != nil {
+		t.Fatalf("Logout: %v", err)
+	}
+	time.Sleep(3 * cfg.NOPInterval) // past the reader's start
+	s2.mu.Lock()
+	r := c.reader
+	s2.mu.Unlock()
+	if r != connReaderLogout {
+		t.Fatalf("reader %d after the logout, want the Logout's own (%d)", r, connReaderLogout)
+	}
+}
