@@ -19,16 +19,11 @@ const fuzzFirstITT = 1 << 16
 // first SCSI command, sends the given bytes, ends its side of the stream
 // and reads what the initiator still sends until it closes or goes quiet.
 func fuzzTarget(ln net.Listener, payload []byte) {
-	nc, err := ln.Accept()
-	if err != nil {
-		return
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(5 * time.Second))
-	fr, ok := fakeTargetLogin(nc)
+	nc, fr, ok := fakeTargetAccept(ln)
 	if !ok {
 		return
 	}
+	defer nc.Close()
 	for {
 		f, err := fr.ReadFrame()
 		if err != nil {
@@ -53,6 +48,21 @@ func fuzzTarget(ln net.Listener, payload []byte) {
 			return
 		}
 	}
+}
+
+// fakeTargetAccept accepts a connection on ln and answers its login
+// (fakeTargetLogin), with a deadline of 5 s on the whole connection; the
+// caller closes it when ok.
+func fakeTargetAccept(ln net.Listener) (nc net.Conn, fr *iscsi.Framer, ok bool) {
+	nc, err := ln.Accept()
+	if err != nil {
+		return nil, nil, false
+	}
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	if fr, ok = fakeTargetLogin(nc); !ok {
+		nc.Close()
+	}
+	return nc, fr, ok
 }
 
 // fakeTargetLogin answers a login on nc as a target would and returns

@@ -222,16 +222,11 @@ func TestLogoutSilentTarget(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		nc, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer nc.Close()
-		nc.SetDeadline(time.Now().Add(10 * time.Second))
-		fr, ok := fakeTargetLogin(nc)
+		nc, fr, ok := fakeTargetAccept(ln)
 		if !ok {
 			return
 		}
+		defer nc.Close()
 		for { // reads everything, answers nothing
 			if _, err := fr.ReadFrame(); err != nil {
 				return

@@ -348,25 +348,8 @@ func TestConnQuickTasks(t *testing.T) {
 	if n := len(env.exec.runs()); n != len(want)+1 {
 		t.Fatalf("%d commands ran, want %d: the ORDERED TEST UNIT READY ran before the task ahead of it", n, len(want)+1)
 	}
-	// The abort's answer and the TEST UNIT READY's come in either order.
-	p.send(&iscsi.TaskMgmtRequest{Immediate: true, Function: iscsi.AbortTask, ITT: 50, ReferencedTaskTag: blocked, CmdSN: p.cmdSN})
-	for range 2 {
-		pdu, err := p.recv()
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch r := pdu.(type) {
-		case *iscsi.TaskMgmtResponse:
-			if r.Response != iscsi.TMFunctionComplete {
-				t.Fatalf("abort: %v", r.Response)
-			}
-		case *iscsi.SCSIResponse:
-			if r.ITT != ordered || r.Status != scsi.StatusGood {
-				t.Fatalf("answer for ITT %d with status %v, want GOOD for the ORDERED TEST UNIT READY (ITT %d)", r.ITT, r.Status, ordered)
-			}
-		default:
-			t.Fatalf("got %v", pdu.Opcode())
-		}
+	if r := p.abortTask(blocked, 1)[0]; r.ITT != ordered || r.Status != scsi.StatusGood {
+		t.Fatalf("answer for ITT %d with status %v, want GOOD for the ORDERED TEST UNIT READY (ITT %d)", r.ITT, r.Status, ordered)
 	}
 	p.logout()
 }

@@ -97,6 +97,35 @@ func TestSessionCmdSNWindow(t *testing.T) {
 	p.logout()
 }
 
+// abortTask sends ABORT TASK for the task ref, and reads its answer,
+// which must be Function Complete, and the SCSI Responses of n other
+// tasks that the abort lets finish, in whatever order they come.
+func (p *connPeer) abortTask(ref uint32, n int) []*iscsi.SCSIResponse {
+	p.t.Helper()
+	p.send(&iscsi.TaskMgmtRequest{Immediate: true, Function: iscsi.AbortTask, ITT: 50, ReferencedTaskTag: ref, CmdSN: p.cmdSN})
+	var out []*iscsi.SCSIResponse
+	for range n + 1 {
+		pdu, err := p.recv()
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		switch r := pdu.(type) {
+		case *iscsi.TaskMgmtResponse:
+			if r.Response != iscsi.TMFunctionComplete {
+				p.t.Fatalf("abort: %v", r.Response)
+			}
+		case *iscsi.SCSIResponse:
+			out = append(out, r)
+		default:
+			p.t.Fatalf("got %v", pdu.Opcode())
+		}
+	}
+	if len(out) != n {
+		p.t.Fatalf("%d SCSI Responses after the abort, want %d", len(out), n)
+	}
+	return out
+}
+
 func TestSessionOrderedAttribute(t *testing.T) {
 	env := connStart(t, ServerConfig{})
 	p := connDial(t, env.addr)
@@ -109,23 +138,9 @@ func TestSessionOrderedAttribute(t *testing.T) {
 	p.command(&iscsi.SCSICommand{Final: true, CDB: connCDB10(0x28, 0, 0, 3)})
 	p.wantNothing(100 * time.Millisecond)
 	// Abort the first; the others run in order.
-	p.send(&iscsi.TaskMgmtRequest{Immediate: true, Function: iscsi.AbortTask, ITT: 50, ReferencedTaskTag: first, CmdSN: p.cmdSN})
-	for range 3 {
-		pdu, err := p.recv()
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch r := pdu.(type) {
-		case *iscsi.TaskMgmtResponse:
-			if r.Response != iscsi.TMFunctionComplete {
-				t.Fatalf("abort: %v", r.Response)
-			}
-		case *iscsi.SCSIResponse:
-			if r.ITT == first {
-				t.Fatal("aborted task answered")
-			}
-		default:
-			t.Fatalf("got %v", pdu.Opcode())
+	for _, r := range p.abortTask(first, 2) {
+		if r.ITT == first {
+			t.Fatal("aborted task answered")
 		}
 	}
 	env.exec.mu.Lock()
