@@ -292,5 +292,10 @@ func TestUserspaceEngineWaitForDiskAt(t *testing.T) {
 		if !strings.EqualFold(d.WWN, tc.want.WWN) || d.Size != tc.want.Size || d.LUN != tc.at {
 			t.Fatalf("WaitForDiskAt(%s, LUN %d) = %+v, want size %d at LUN %d", tc.want.Name, tc.lun, d, tc.want.Size, tc.at)
 		}
+		// The next engine logs in with the same name: this one must be
+		// gone, or the two would reinstate each other's session.
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lunarsan/lunar/internal/vecwrite"
 	"github.com/lunarsan/lunar/iscsi"
 	"github.com/lunarsan/lunar/scsi"
 )
@@ -42,8 +43,8 @@ type sessConn struct {
 	nc       net.Conn
 	br       *connReader // what fr reads from
 	fr       *iscsi.Framer
-	cw       *connWriter     // what fr writes to
-	raw      syscall.RawConn // nc's descriptor, for writes that do not block; nil if none
+	cw       *vecwrite.Collector // what fr writes to
+	raw      syscall.RawConn     // nc's descriptor, for writes that do not block; nil if none
 	maxSend  int
 	maxBurst int
 	// logoutKernel: Logout reads the answer itself under a context that
@@ -266,19 +267,19 @@ func (c *sessConn) flushNow() {
 	c.wspare = nil
 	c.wmu.Unlock()
 	if err := c.encode(q); err != nil {
-		c.cw.reset()
+		c.cw.Reset()
 		c.endWrite(q, err)
 		return
 	}
-	if len(c.cw.bufs) == 1 {
-		b := c.cw.bufs[0]
+	if len(c.cw.Bufs) == 1 {
+		b := c.cw.Bufs[0]
 		n, err := connTryWrite(c.raw, b)
 		if err != nil || n == len(b) {
-			c.cw.reset()
+			c.cw.Reset()
 			c.endWrite(q, err)
 			return
 		}
-		c.cw.bufs[0] = b[n:]
+		c.cw.Bufs[0] = b[n:]
 	}
 	c.wmu.Lock()
 	c.handoff, c.handoffQ = true, q
@@ -344,7 +345,7 @@ func (c *sessConn) writer() {
 			q := c.handoffQ
 			c.handoff, c.handoffQ = false, nil
 			c.wmu.Unlock()
-			err := c.cw.writeTo(c.nc)
+			err := c.cw.WriteTo(c.nc)
 			c.writtenLocking(q, err)
 			c.flushLocked()
 			continue
@@ -426,9 +427,9 @@ func (c *sessConn) flushLocked() {
 		c.wmu.Unlock()
 		err := c.encode(q)
 		if err == nil {
-			err = c.cw.writeTo(c.nc)
+			err = c.cw.WriteTo(c.nc)
 		} else {
-			c.cw.reset()
+			c.cw.Reset()
 		}
 		c.writtenLocking(q, err)
 	}

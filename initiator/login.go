@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/lunarsan/lunar/internal/vecwrite"
 	"github.com/lunarsan/lunar/iscsi"
 )
 
@@ -21,7 +22,7 @@ type loginResult struct {
 	nc       net.Conn
 	br       *connReader // what fr reads from
 	fr       *iscsi.Framer
-	cw       *connWriter // what fr writes to
+	cw       *vecwrite.Collector // what fr writes to
 	params   iscsi.SessionParams
 	tsih     uint16
 	statSN   uint32 // StatSN of the final Login Response
@@ -126,12 +127,12 @@ func loginDialOnce(ctx context.Context, cfg *Config, typ iscsi.SessionType) (*lo
 }
 
 // loginConn is how a login reads and writes its connection. Its Framer
-// and connWriter go on into the Full Feature Phase.
+// and the Collector go on into the Full Feature Phase.
 type loginConn struct {
 	nc net.Conn
 	br *connReader
-	fr *iscsi.Framer // set by loginRun
-	cw connWriter    // what fr writes to
+	fr *iscsi.Framer      // set by loginRun
+	cw vecwrite.Collector // what fr writes to
 	// kernel says br's poller writes what fr wrote, waiting in poll(2)
 	// until deadline (the kernel-bounded login); otherwise cw writes it
 	// to nc.
@@ -148,25 +149,25 @@ type loginConn struct {
 // writePDU writes one PDU of the login.
 func (lc *loginConn) writePDU(p iscsi.PDU) error {
 	if err := lc.fr.WritePDU(p); err != nil {
-		lc.cw.reset()
+		lc.cw.Reset()
 		return err
 	}
 	if !lc.kernel {
-		return lc.cw.writeTo(lc.nc)
+		return lc.cw.WriteTo(lc.nc)
 	}
 	// One write for the header and the text, as writev would do.
 	n := 0
-	for _, s := range lc.cw.bufs {
+	for _, s := range lc.cw.Bufs {
 		n += len(s)
 	}
 	b := lc.scratch[:0]
 	if cap(b) < n {
 		b = make([]byte, 0, n)
 	}
-	for _, s := range lc.cw.bufs {
+	for _, s := range lc.cw.Bufs {
 		b = append(b, s...)
 	}
-	lc.cw.reset()
+	lc.cw.Reset()
 	lc.scratch = b
 	return lc.br.poll.writeAll(b, lc.deadline)
 }
@@ -176,10 +177,10 @@ func (lc *loginConn) writePDU(p iscsi.PDU) error {
 // writes it to nc.
 func (lr *loginResult) writePDU(p iscsi.PDU) error {
 	if err := lr.fr.WritePDU(p); err != nil {
-		lr.cw.reset()
+		lr.cw.Reset()
 		return err
 	}
-	return lr.cw.writeTo(lr.nc)
+	return lr.cw.WriteTo(lr.nc)
 }
 
 // loginSYNCount returns the largest number of SYN retransmissions (up to

@@ -122,7 +122,7 @@ func (ls *loginState) refuse(h *iscsi.BHS, le *loginError) {
 		}
 	}
 	ls.c.log.Debug().Err(le).Msg("iscsi: login refused")
-	_ = ls.c.fr.WritePDU(resp)
+	_ = ls.c.writePDU(resp)
 }
 
 // step handles one Login Request; done reports that the connection
@@ -369,7 +369,7 @@ func (ls *loginState) respond(req *iscsi.LoginRequest, kvs []iscsi.KeyValue, tra
 		resp.NSG = req.NSG
 	}
 	ls.statSN++
-	return ls.c.fr.WritePDU(resp)
+	return ls.c.writePDU(resp)
 }
 
 // enterFFP creates or joins the session and sends the final Login

@@ -1,0 +1,92 @@
+package vecwrite
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"testing"
+)
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	a, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return a.(*net.TCPConn), b.(*net.TCPConn)
+}
+
+// TryWrite writes what the socket takes and keeps the rest, in order;
+// WriteTo writes the rest once the peer reads.
+func TestCollectorTryWrite(t *testing.T) {
+	a, b := tcpPair(t)
+	a.SetWriteBuffer(16 << 10)
+	b.SetReadBuffer(16 << 10)
+	var want bytes.Buffer
+	var c Collector
+	for i := range 3000 { // more buffers than one writev takes
+		p := bytes.Repeat([]byte{byte(i)}, 1+i%700)
+		want.Write(p)
+		c.Write(p)
+	}
+	rc, err := a.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := c.TryWrite(rc)
+	if err != nil || done {
+		t.Fatalf("TryWrite of %d bytes to a peer that does not read = %v, %v; want a partial write", want.Len(), done, err)
+	}
+	left := 0
+	for _, p := range c.Bufs {
+		left += len(p)
+	}
+	if left == 0 || left == want.Len() {
+		t.Fatalf("%d of %d bytes left", left, want.Len())
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		buf, _ := io.ReadAll(b)
+		got <- buf
+	}()
+	if err := c.WriteTo(a); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Bufs) != 0 {
+		t.Fatalf("%d buffers kept after WriteTo", len(c.Bufs))
+	}
+	a.CloseWrite()
+	if g := <-got; !bytes.Equal(g, want.Bytes()) {
+		t.Fatalf("the peer read %d bytes, not the %d written in order", len(g), want.Len())
+	}
+
+	// Everything fits: done, nothing kept.
+	c.Write([]byte("abc"))
+	c.Write([]byte("def"))
+	a2, b2 := tcpPair(t)
+	rc2, _ := a2.SyscallConn()
+	if done, err := c.TryWrite(rc2); !done || err != nil || len(c.Bufs) != 0 {
+		t.Fatalf("TryWrite of 6 bytes = %v, %v, %d kept", done, err, len(c.Bufs))
+	}
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(b2, buf); err != nil || string(buf) != "abcdef" {
+		t.Fatalf("read %q, %v", buf, err)
+	}
+	// A closed socket: an error.
+	a2.Close()
+	c.Write([]byte("x"))
+	if _, err := c.TryWrite(rc2); err == nil {
+		t.Fatal("TryWrite on a closed socket: no error")
+	}
+}
