@@ -272,14 +272,11 @@ func (c *sessConn) flushNow() {
 		return
 	}
 	if len(c.cw.Bufs) == 1 {
-		b := c.cw.Bufs[0]
-		n, err := connTryWrite(c.raw, b)
-		if err != nil || n == len(b) {
+		if done, err := c.cw.TryWrite(c.raw); err != nil || done {
 			c.cw.Reset()
 			c.endWrite(q, err)
 			return
 		}
-		c.cw.Bufs[0] = b[n:]
 	}
 	c.wmu.Lock()
 	c.handoff, c.handoffQ = true, q

@@ -6,13 +6,12 @@ import (
 	"net"
 	"syscall"
 	"time"
+
+	"github.com/lunarsan/lunar/internal/vecwrite"
 )
 
 // connRaw returns nil: the reader never writes without blocking here.
 func connRaw(nc net.Conn) syscall.RawConn { return nil }
-
-// connTryWrite writes nothing.
-func connTryWrite(rc syscall.RawConn, b []byte) (int, error) { return 0, nil }
 
 // connPollIn is unused here.
 const connPollIn = 1
@@ -24,8 +23,8 @@ type connPoller struct{}
 // newConnPoller returns nil.
 func newConnPoller(nc net.Conn) *connPoller { return nil }
 
-func (p *connPoller) tryRead(b []byte) (int, error)               { return 0, nil }
-func (p *connPoller) wait(events int16, deadline time.Time) error { return nil }
-func (p *connPoller) writeAll(b []byte, deadline time.Time) error { return nil }
-func (p *connPoller) shutdown()                                   {}
-func (p *connPoller) closeWake()                                  {}
+func (p *connPoller) tryRead(b []byte) (int, error)                             { return 0, nil }
+func (p *connPoller) wait(events int16, deadline time.Time) error               { return nil }
+func (p *connPoller) writeAll(cw *vecwrite.Collector, deadline time.Time) error { return nil }
+func (p *connPoller) shutdown()                                                 {}
+func (p *connPoller) closeWake()                                                {}

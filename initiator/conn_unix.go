@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lunarsan/lunar/internal/vecwrite"
 )
 
 // connRaw returns nc's file descriptor access, or nil.
@@ -24,40 +26,6 @@ func connRaw(nc net.Conn) syscall.RawConn {
 		return nil
 	}
 	return rc
-}
-
-// connTryWrite writes as much of b as the socket takes without waiting
-// and returns how much that was; a full socket buffer is not an error.
-func connTryWrite(rc syscall.RawConn, b []byte) (int, error) {
-	var n int
-	var werr error
-	err := rc.Write(func(fd uintptr) bool {
-		for n < len(b) {
-			m, e := syscall.Write(int(fd), b[n:])
-			if m > 0 {
-				n += m
-			}
-			if e == syscall.EINTR {
-				continue
-			}
-			if e != nil {
-				if e != syscall.EAGAIN {
-					werr = e
-				}
-				break
-			}
-			if m <= 0 {
-				break
-			}
-		}
-		// Done either way: never wait for the socket to become
-		// writable.
-		return true
-	})
-	if err == nil {
-		err = werr
-	}
-	return n, err
 }
 
 // connPollIn is the poll(2) event of a readable socket.
@@ -159,22 +127,22 @@ func (p *connPoller) wait(events int16, deadline time.Time) error {
 	return err
 }
 
-// writeAll writes b, waiting in poll(2) while the socket is full, until
-// deadline (if not zero).
-func (p *connPoller) writeAll(b []byte, deadline time.Time) error {
-	for len(b) > 0 {
-		n, err := connTryWrite(p.rc, b)
+// writeAll writes what cw holds, waiting in poll(2) while the socket is
+// full, until deadline (if not zero); cw is empty afterwards either way.
+func (p *connPoller) writeAll(cw *vecwrite.Collector, deadline time.Time) error {
+	for {
+		done, err := cw.TryWrite(p.rc)
+		if err == nil && !done {
+			err = p.wait(unix.POLLOUT, deadline)
+		}
 		if err != nil {
+			cw.Reset()
 			return err
 		}
-		b = b[n:]
-		if len(b) > 0 {
-			if err := p.wait(unix.POLLOUT, deadline); err != nil {
-				return err
-			}
+		if done {
+			return nil
 		}
 	}
-	return nil
 }
 
 // closeWake prepares the socket's Close: it wakes a goroutine in wait

@@ -9,6 +9,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/lunarsan/lunar/internal/vecwrite"
 )
 
 // connTestPair returns the two ends of a loopback TCP connection.
@@ -165,7 +167,8 @@ func TestConnPollerWriteAll(t *testing.T) {
 		b, _ := io.ReadAll(server)
 		got <- b
 	}()
-	if err := p.writeAll(msg, time.Now().Add(30*time.Second)); err != nil {
+	cw := &vecwrite.Collector{Bufs: [][]byte{msg[:1000], msg[1000:]}}
+	if err := p.writeAll(cw, time.Now().Add(30*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	client.Close()
@@ -175,7 +178,8 @@ func TestConnPollerWriteAll(t *testing.T) {
 	// A peer that reads nothing: the deadline ends the write.
 	c2, _ := connTestPair(t)
 	p2 := newConnPoller(c2)
-	if err := p2.writeAll(msg, time.Now().Add(50*time.Millisecond)); !errors.Is(err, os.ErrDeadlineExceeded) {
+	cw = &vecwrite.Collector{Bufs: [][]byte{msg}}
+	if err := p2.writeAll(cw, time.Now().Add(50*time.Millisecond)); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("writeAll to a peer that reads nothing: %v, want os.ErrDeadlineExceeded", err)
 	}
 }

@@ -138,7 +138,6 @@ type loginConn struct {
 	// to nc.
 	kernel   bool
 	deadline time.Time
-	scratch  []byte
 	// The login's steps reuse these: the text of a Login Request, the
 	// joined text of a response and the decoded response.
 	text []byte
@@ -155,21 +154,7 @@ func (lc *loginConn) writePDU(p iscsi.PDU) error {
 	if !lc.kernel {
 		return lc.cw.WriteTo(lc.nc)
 	}
-	// One write for the header and the text, as writev would do.
-	n := 0
-	for _, s := range lc.cw.Bufs {
-		n += len(s)
-	}
-	b := lc.scratch[:0]
-	if cap(b) < n {
-		b = make([]byte, 0, n)
-	}
-	for _, s := range lc.cw.Bufs {
-		b = append(b, s...)
-	}
-	lc.cw.Reset()
-	lc.scratch = b
-	return lc.br.poll.writeAll(b, lc.deadline)
+	return lc.br.poll.writeAll(&lc.cw, lc.deadline)
 }
 
 // writePDU writes one PDU on a logged-in connection that has no
