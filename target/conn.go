@@ -42,8 +42,7 @@ type conn struct {
 	params iscsi.SessionParams
 
 	// The Framer's writer: the connection writes what it collects.
-	cw  vecwrite.Collector
-	raw syscall.RawConn // nil when nc has none: the writer writes all
+	cw vecwrite.Collector
 
 	outMu     sync.Mutex
 	out       []connOut
@@ -135,11 +134,6 @@ func newConn(srv *Server, nc net.Conn, p *portal) (*conn, error) {
 		return nil, err
 	}
 	c.fr = fr
-	if sc, ok := nc.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			c.raw = rc
-		}
-	}
 	c.lastRecv.Store(time.Now().UnixNano())
 	rd.beforeRead = c.releaseQuick
 	return c, nil
@@ -239,7 +233,8 @@ func (c *conn) releaseQuick() {
 	}
 	c.outHeld = false
 	c.outMu.Lock()
-	if c.writing || c.outClosed || c.raw == nil || len(c.out) == 0 {
+	// Without the socket's descriptor (rd.rc) only the writer writes.
+	if c.writing || c.outClosed || c.rd.rc == nil || len(c.out) == 0 {
 		c.outMu.Unlock()
 		c.wakeWriter()
 		return
@@ -254,32 +249,51 @@ func (c *conn) releaseQuick() {
 	}
 	var done bool
 	if err == nil {
-		done, err = c.cw.TryWrite(c.raw)
+		done, err = c.cw.TryWrite(c.rd.rc)
+	}
+	if err == nil && !done {
+		c.releaseWriting(&connHandoff{batch: batch, closeAfter: closeAfter})
+		return
 	}
 	if err != nil {
-		c.cw.Reset()
 		c.srv.stats.err(ErrorKindIO)
+	}
+	c.written(batch, closeAfter, err)
+	c.releaseWriting(nil)
+}
+
+// written ends the write of batch (err: how it went): the connection's
+// write buffers are let go, then what its PDUs hold, and the connection
+// ends when the write failed or carried a PDU that closes it. It reports
+// whether the connection is over.
+func (c *conn) written(batch []connOut, closeAfter bool, err error) bool {
+	if err != nil {
+		c.cw.Reset()
+	}
+	connDrop(batch)
+	switch {
+	case err != nil:
 		c.close(err)
-		c.releaseWriting(nil, batch)
-		return
-	}
-	if !done {
-		c.releaseWriting(&connHandoff{batch: batch, closeAfter: closeAfter}, nil)
-		return
-	}
-	for _, o := range batch {
-		o.drop()
-	}
-	if closeAfter {
+	case closeAfter:
 		c.close(errConnDone)
+	default:
+		return false
 	}
-	c.releaseWriting(nil, nil)
+	return true
+}
+
+// connDrop releases what the PDUs of batch hold and clears them.
+func connDrop(batch []connOut) {
+	for i, o := range batch {
+		o.drop()
+		batch[i] = connOut{}
+	}
 }
 
 // releaseWriting gives up the reader's hold of the write side: to the
-// writer with h, or to whoever comes next; drop is a batch to release
-// (the connection failed). The writer is woken when it has work.
-func (c *conn) releaseWriting(h *connHandoff, drop []connOut) {
+// writer with h, or to whoever comes next. The writer is woken when it
+// has work.
+func (c *conn) releaseWriting(h *connHandoff) {
 	c.outMu.Lock()
 	if h != nil {
 		c.handoff = h
@@ -288,9 +302,6 @@ func (c *conn) releaseWriting(h *connHandoff, drop []connOut) {
 	}
 	wake := h != nil || len(c.out) > 0
 	c.outMu.Unlock()
-	for _, o := range drop {
-		o.drop()
-	}
 	if wake {
 		c.wakeWriter()
 	}
@@ -343,17 +354,11 @@ func (c *conn) writeLoop() {
 		h := c.handoff
 		c.handoff = nil
 		c.outMu.Unlock()
-		for _, o := range batch {
-			o.drop()
-		}
-		for _, o := range rest {
-			o.drop()
-		}
+		connDrop(batch)
+		connDrop(rest)
 		if h != nil {
 			c.cw.Reset()
-			for _, o := range h.batch {
-				o.drop()
-			}
+			connDrop(h.batch)
 		}
 	}()
 	for {
@@ -375,16 +380,10 @@ func (c *conn) writeLoop() {
 		c.outMu.Unlock()
 		if h != nil {
 			err := c.cw.WriteTo(c.nc)
-			for _, o := range h.batch {
-				o.drop()
-			}
 			if err != nil {
 				c.srv.stats.err(ErrorKindIO)
-				c.close(err)
-				return
 			}
-			if h.closeAfter {
-				c.close(errConnDone)
+			if c.written(h.batch, h.closeAfter, err) {
 				return
 			}
 		}
@@ -426,20 +425,10 @@ func (c *conn) writeLoop() {
 					c.srv.stats.err(ErrorKindIO)
 				}
 			}
-			if err != nil {
-				c.cw.Reset()
-				c.close(err)
+			if c.written(batch, closeAfter, err) {
 				return
-			}
-			for i, o := range batch {
-				o.drop()
-				batch[i] = connOut{}
 			}
 			batch = batch[:0]
-			if closeAfter {
-				c.close(errConnDone)
-				return
-			}
 		}
 	}
 }
