@@ -73,7 +73,10 @@ func (p *lineProgress) event(ev cluster.ProgressEvent) {
 func (p *lineProgress) finish() {}
 
 // liveProgress keeps one mpb line per node: name, role, current step and
-// elapsed time.
+// elapsed time. mpb's render goroutine reads the lines through the
+// decorators, which take mu: mpb is never called with mu held, or a
+// render waiting for mu and a call waiting for the render block each
+// other.
 type liveProgress struct {
 	mu    sync.Mutex
 	p     *mpb.Progress
@@ -97,14 +100,17 @@ func newLiveProgress(w io.Writer) *liveProgress {
 	}
 }
 
+// event updates the node's line; the runner reports one event at a time.
 func (p *liveProgress) event(ev cluster.ProgressEvent) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	n, ok := p.nodes[ev.Node]
 	if !ok {
 		n = &liveNode{role: ev.Role, started: time.Now()}
+		p.nodes[ev.Node] = n
+		prio := len(p.nodes) - 1
+		p.mu.Unlock()
 		name := ev.Node
-		n.bar = p.p.New(0, mpb.NopStyle(), mpb.BarPriority(len(p.nodes)),
+		bar := p.p.New(0, mpb.NopStyle(), mpb.BarPriority(prio),
 			mpb.PrependDecorators(
 				decor.Name(name, decor.WCSyncSpaceR),
 				decor.Any(func(decor.Statistics) string { return string(p.role(name)) }, decor.WCSyncSpaceR),
@@ -112,8 +118,10 @@ func (p *liveProgress) event(ev cluster.ProgressEvent) {
 			),
 			mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return p.elapsed(name) })),
 		)
-		p.nodes[ev.Node] = n
+		p.mu.Lock()
+		n.bar = bar
 	}
+	var ended *mpb.Bar // the line to complete, after mu
 	if ev.Role != "" {
 		n.role = ev.Role
 	}
@@ -124,13 +132,17 @@ func (p *liveProgress) event(ev cluster.ProgressEvent) {
 			n.step += ": " + truncate(ev.Error, 60)
 		}
 		n.ended = time.Now()
-		n.bar.SetTotal(-1, true)
+		ended = n.bar
 	case !ev.Done:
 		n.step = string(ev.Step) + "…"
 	case ev.Error != "":
 		n.step = string(ev.Step) + " failed"
 	default:
 		n.step = string(ev.Step) + " done"
+	}
+	p.mu.Unlock()
+	if ended != nil {
+		ended.SetTotal(-1, true)
 	}
 }
 
@@ -159,13 +171,17 @@ func (p *liveProgress) elapsed(node string) string {
 
 func (p *liveProgress) finish() {
 	p.mu.Lock()
+	bars := make([]*mpb.Bar, 0, len(p.nodes))
 	for _, n := range p.nodes {
 		if n.ended.IsZero() {
 			n.ended = time.Now()
 		}
-		n.bar.SetTotal(-1, true)
+		bars = append(bars, n.bar)
 	}
 	p.mu.Unlock()
+	for _, b := range bars {
+		b.SetTotal(-1, true)
+	}
 	p.p.Wait()
 }
 
