@@ -109,7 +109,9 @@ func newInitiatorBench(f *initiatorFlags) *cobra.Command {
 	fl.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run")
 	fl.IntVar(&o.loginCycles, "login-cycles", 0, "measure this many login+logout cycles instead of I/O")
 	fl.StringVar(&o.prof.cpu, "cpuprofile", "", "write a CPU profile of the run to this file")
+	fl.StringVar(&o.prof.allocs, "allocprofile", "", "write an allocation profile (all allocations since the process started) to this file")
 	_ = fl.MarkHidden("cpuprofile")
+	_ = fl.MarkHidden("allocprofile")
 	return cmd
 }
 
