@@ -99,6 +99,9 @@ type sessConn struct {
 	writerDone chan struct{}
 	kaDone     chan struct{}
 	kaOn       bool // the keepalive runs; only the reading goroutine uses it
+	// laterAt is 1 + the connection's index in sessLater.pending, 0 when
+	// it is not there (under sessLater.mu).
+	laterAt int
 
 	// reader scratch space, reused for every PDU.
 	din iscsi.DataIn
@@ -132,6 +135,7 @@ func (c *sessConn) fail(err error) {
 			c.br.poll.closeWake()
 		}
 		c.nc.Close()
+		sessLaterForget(c)
 	})
 }
 

@@ -184,6 +184,7 @@ func sessStartReaderLater(s *Session, c *sessConn, delay time.Duration) {
 	at := time.Now().Add(delay)
 	sessLater.mu.Lock()
 	defer sessLater.mu.Unlock()
+	c.laterAt = len(sessLater.pending) + 1
 	sessLater.pending = append(sessLater.pending, sessLaterConn{s: s, c: c, at: at})
 	switch {
 	case sessLater.timer == nil:
@@ -195,6 +196,28 @@ func sessStartReaderLater(s *Session, c *sessConn, delay time.Duration) {
 		// due then.
 		sessLater.timer.Reset(sessLaterNextLocked(time.Now()))
 	}
+}
+
+// sessLaterForget takes c out of the pending starts, if it is there: a
+// connection that ended is not kept (nor its session) until its start
+// was due, which a loop of short sessions would pile up by the thousand.
+// The timer stays armed: it finds nothing, or the others, when it fires.
+func sessLaterForget(c *sessConn) {
+	sessLater.mu.Lock()
+	defer sessLater.mu.Unlock()
+	i := c.laterAt - 1
+	if i < 0 {
+		return
+	}
+	c.laterAt = 0
+	last := len(sessLater.pending) - 1
+	if i != last {
+		moved := sessLater.pending[last]
+		sessLater.pending[i] = moved
+		moved.c.laterAt = i + 1
+	}
+	sessLater.pending[last] = sessLaterConn{}
+	sessLater.pending = sessLater.pending[:last]
 }
 
 // sessLaterNextLocked returns how long until the earliest pending start.
@@ -218,7 +241,9 @@ func sessStartDue() {
 	for _, p := range sessLater.pending {
 		if p.at.After(now) {
 			rest = append(rest, p)
+			p.c.laterAt = len(rest)
 		} else {
+			p.c.laterAt = 0
 			due = append(due, p)
 		}
 	}

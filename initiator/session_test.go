@@ -468,6 +468,63 @@ func sessReader(s *Session) int {
 	return s.conn.reader
 }
 
+// sessLaterHolds reports whether c waits in sessLater for its reader's
+// start, and checks that every waiting connection knows its place.
+func sessLaterHolds(t *testing.T, c *sessConn) bool {
+	t.Helper()
+	sessLater.mu.Lock()
+	defer sessLater.mu.Unlock()
+	held := false
+	for i, p := range sessLater.pending {
+		if p.c.laterAt != i+1 {
+			t.Fatalf("pending start %d: its connection says it is at %d", i, p.c.laterAt-1)
+		}
+		held = held || p.c == c
+	}
+	if !held && c.laterAt != 0 {
+		t.Fatalf("connection says it is at %d, not there", c.laterAt-1)
+	}
+	return held
+}
+
+// A session that ends before its reader's delayed start leaves the list
+// of pending starts at once: a loop of short sessions kept about a
+// second's worth of them (and their buffers) alive.
+func TestSessionLaterForgetsEnded(t *testing.T) {
+	env := sessStart(t, target.ServerConfig{})
+	var ss []*Session
+	var cs []*sessConn
+	for i := range 3 {
+		cfg := env.config()
+		// Three sessions, none reinstating another; each reader waits
+		// sessReaderDelay to start.
+		cfg.ISID = iscsi.ISID{0x80, 0, 0, 0x1a, 0x7e, byte(i + 1)}
+		cfg.NOPInterval = time.Minute
+		s := sessDial(t, cfg)
+		s.mu.Lock()
+		c := s.conn
+		s.mu.Unlock()
+		if !sessLaterHolds(t, c) {
+			t.Fatalf("session %d: no pending reader start after the login", i)
+		}
+		ss, cs = append(ss, s), append(cs, c)
+	}
+	// The first, whose place the last takes, then the others.
+	for _, i := range []int{0, 2, 1} {
+		if err := ss[i].Logout(context.Background()); err != nil {
+			t.Fatalf("session %d: Logout: %v", i, err)
+		}
+		if sessLaterHolds(t, cs[i]) {
+			t.Fatalf("session %d: still waits for its reader's start after its logout", i)
+		}
+		for j, c := range cs {
+			if ss[j].State() == StateLoggedIn && !sessLaterHolds(t, c) {
+				t.Fatalf("session %d: lost its pending start when session %d logged out", j, i)
+			}
+		}
+	}
+}
+
 // With keepalive pings, a session's reader (and with it the keepalive)
 // starts a moment after the login when nothing starts it sooner; a
 // session that logs out first never starts it: its Logout reads the
