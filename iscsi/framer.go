@@ -144,11 +144,12 @@ type Framer struct {
 		dataDigest   bool
 	}
 	rframe   Frame
-	rahs     [MaxAHSLen + DigestLen]byte // AHS and header digest
-	rtrail   [3 + DigestLen]byte         // padding and data digest after a caller's buffer
-	rbuf     []byte                      // data segment, padding, data digest
-	rpending bool                        // a header was read and its data segment was not
-	rerr     error                       // sticky connection-fatal read error
+	rahs     [framerAHSInline]byte // AHS and header digest, when they fit
+	rahsBig  []byte                // AHS and header digest up to MaxAHSLen, made on first need
+	rtrail   [3 + DigestLen]byte   // padding and data digest after a caller's buffer
+	rbuf     []byte                // data segment, padding, data digest
+	rpending bool                  // a header was read and its data segment was not
+	rerr     error                 // sticky connection-fatal read error
 
 	// Writing side.
 	wcfg struct {
@@ -163,6 +164,12 @@ type Framer struct {
 	wv     net.Buffers // what Flush hands to WriteTo
 	werr   error       // sticky write error
 }
+
+// framerAHSInline is how much AHS and header digest a Framer reads
+// without its larger buffer: a header digest and an extended CDB's or a
+// bidirectional command's AHS fit; most connections never see more, and a
+// Framer is made per connection.
+const framerAHSInline = 32
 
 // segment is one piece of the queued output: a range of the arena, or a
 // caller's data segment.
@@ -287,16 +294,23 @@ func (f *Framer) ReadHeader() (*Frame, error) {
 	if f.rcfg.headerDigest {
 		hd = DigestLen
 	}
+	ahs := f.rahs[:]
+	if ahsLen+hd > len(ahs) {
+		if f.rahsBig == nil {
+			f.rahsBig = make([]byte, MaxAHSLen+DigestLen)
+		}
+		ahs = f.rahsBig
+	}
 	if ahsLen+hd > 0 {
-		if _, err := io.ReadFull(f.r, f.rahs[:ahsLen+hd]); err != nil {
+		if _, err := io.ReadFull(f.r, ahs[:ahsLen+hd]); err != nil {
 			return nil, f.fail("AHS and header digest", err)
 		}
 	}
 	if ahsLen > 0 {
-		fr.AHS = f.rahs[:ahsLen:ahsLen]
+		fr.AHS = ahs[:ahsLen:ahsLen]
 	}
 	if f.rcfg.headerDigest {
-		got, want := digestAt(f.rahs[ahsLen:]), crc32cHeader(&fr.BHS, fr.AHS)
+		got, want := digestAt(ahs[ahsLen:]), crc32cHeader(&fr.BHS, fr.AHS)
 		if got != want {
 			// RFC 7143 section 7.8: "When a target or an initiator
 			// receives any iSCSI PDU with a header digest error, it MUST

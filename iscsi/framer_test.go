@@ -84,8 +84,8 @@ func framerPattern(n int, seed byte) []byte {
 	return b
 }
 
-// framerTestFrames is a mix of PDUs: header only, AHS, every padding
-// length, and a full 8 KiB segment.
+// framerTestFrames is a mix of PDUs: header only, AHS (a small one and
+// the largest), every padding length, and a full 8 KiB segment.
 func framerTestFrames() []*Frame {
 	return []*Frame{
 		framerTestFrame(OpNOPOut, 1, nil, nil),
@@ -97,6 +97,8 @@ func framerTestFrames() []*Frame {
 		framerTestFrame(OpDataOut, 7, nil, framerPattern(4, 5)),
 		framerTestFrame(OpDataIn, 8, nil, framerPattern(8192, 6)),
 		framerTestFrame(OpR2T, 9, nil, nil),
+		framerTestFrame(OpSCSICommand, 10, framerPattern(MaxAHSLen, 7), framerPattern(5, 8)),
+		framerTestFrame(OpSCSICommand, 11, bidiAHS, nil),
 	}
 }
 
