@@ -57,10 +57,15 @@ type Session struct {
 	cfg Config
 	log zerolog.Logger
 
-	sem    chan struct{} // one token per command in flight (QueueDepth)
-	events chan Event
+	sem chan struct{} // one token per command in flight (QueueDepth)
 
+	// The event channel is made by the first call of Events, or when
+	// more events wait for it than evEarly holds: most sessions never
+	// have it. Until then events wait in evEarly.
 	evMu      sync.Mutex
+	events    chan Event
+	evEarly   [4]Event
+	evEarlyN  int
 	evClosed  bool
 	evDropped atomic.Uint64
 
@@ -114,11 +119,10 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 		return nil, err
 	}
 	s := &Session{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		sem:    make(chan struct{}, cfg.QueueDepth),
-		events: make(chan Event, eventBuffer),
-		state:  StateLoggedIn,
+		cfg:   cfg,
+		log:   cfg.Logger,
+		sem:   make(chan struct{}, cfg.QueueDepth),
+		state: StateLoggedIn,
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.cbIdle.L = &s.mu
@@ -297,6 +301,24 @@ func (s *Session) Events() <-chan Event {
 		s.startReaderLocked(s.conn)
 	}
 	s.mu.Unlock()
+	s.evMu.Lock()
+	defer s.evMu.Unlock()
+	return s.eventsLocked()
+}
+
+// eventsLocked returns the event channel, made on first need with the
+// events that waited for it (and closed if Close has run).
+func (s *Session) eventsLocked() chan Event {
+	if s.events == nil {
+		s.events = make(chan Event, eventBuffer)
+		for _, ev := range s.evEarly[:s.evEarlyN] {
+			s.events <- ev
+		}
+		s.evEarly, s.evEarlyN = [len(s.evEarly)]Event{}, 0
+		if s.evClosed {
+			close(s.events)
+		}
+	}
 	return s.events
 }
 
@@ -329,6 +351,14 @@ func (s *Session) emit(ev Event) {
 	defer s.evMu.Unlock()
 	if s.evClosed {
 		return
+	}
+	if s.events == nil {
+		if s.evEarlyN < len(s.evEarly) {
+			s.evEarly[s.evEarlyN] = ev
+			s.evEarlyN++
+			return
+		}
+		s.eventsLocked()
 	}
 	select {
 	case s.events <- ev:
@@ -806,7 +836,9 @@ func (s *Session) Close() error {
 	s.evMu.Lock()
 	if !s.evClosed {
 		s.evClosed = true
-		close(s.events)
+		if s.events != nil {
+			close(s.events)
+		}
 	}
 	s.evMu.Unlock()
 	return nil

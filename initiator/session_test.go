@@ -412,6 +412,44 @@ func TestSessionEventsNeverBlock(t *testing.T) {
 	}
 }
 
+// Events emitted before anybody asks for the channel wait for it, in
+// order, however many there are (up to the channel's buffer).
+func TestSessionEventsBeforeEvents(t *testing.T) {
+	var s Session
+	const n = len(s.evEarly) + 2 // past the early slots: the channel is made
+	for i := range n {
+		s.emit(Event{Kind: EventAsync, LUN: uint64(i)})
+	}
+	ch := s.Events()
+	for i := range n {
+		if ev := <-ch; ev.LUN != uint64(i) {
+			t.Fatalf("event %d: LUN %d, want %d", i, ev.LUN, i)
+		}
+	}
+	if len(ch) != 0 || s.DroppedEvents() != 0 {
+		t.Fatalf("%d more events, %d dropped; want none", len(ch), s.DroppedEvents())
+	}
+}
+
+// A session that logs out before anybody asked for its events still
+// hands them over, on a closed channel.
+func TestSessionEventsAfterClose(t *testing.T) {
+	env := sessStart(t, target.ServerConfig{})
+	s := sessDial(t, env.config())
+	if err := s.Logout(context.Background()); err != nil {
+		t.Fatalf("Logout: %v", err)
+	}
+	var states []State
+	for ev := range s.Events() {
+		if ev.Kind == EventState {
+			states = append(states, ev.State)
+		}
+	}
+	if len(states) == 0 || states[len(states)-1] != StateClosed {
+		t.Fatalf("state events %v, want them to end with %v", states, StateClosed)
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	good := Config{InitiatorName: sessTestInitiator, TargetName: sessTestTarget, Portal: "127.0.0.1:3260"}
 	tests := []struct {
