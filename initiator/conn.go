@@ -152,6 +152,8 @@ func (c *sessConn) serveLogout(ctx context.Context) {
 	defer c.s.wg.Done()
 	c.logoutKernel = ctx.Done() == nil
 	if c.logoutKernel {
+		// Logout has just sent its request.
+		c.br.expectWait()
 		c.br.kernelSlice = connKernelSlice
 		if ka := c.s.cfg.NOPInterval; ka > 0 {
 			// No keepalive runs for these few answers: a target that

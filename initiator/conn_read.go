@@ -47,8 +47,9 @@ type connReader struct {
 	// kernelSlice, when not zero, bounds each wait in the kernel: the
 	// read goes on in the network poller after it (see readConn).
 	kernelSlice time.Duration
-	// drained is set when fillNow found the socket empty: the next read
-	// waits for it first instead of trying a read that would fail.
+	// drained is set when fillNow found the socket empty, or by
+	// expectWait: the next read waits for it first instead of trying a
+	// read that would fail.
 	drained bool
 }
 
@@ -120,6 +121,16 @@ func (b *connReader) regrow() {
 func (b *connReader) filled(n int) {
 	b.start, b.end = 0, n
 	b.grow = n == len(b.buf) && n < connReadMax
+}
+
+// expectWait says that nothing is likely to be there to read yet (a
+// request was just sent): the next read that waits in the kernel waits
+// before it reads, sparing a read that would find nothing. What was sent
+// before is not lost: the wait ends at once if it is there.
+func (b *connReader) expectWait() {
+	if b.start == b.end {
+		b.drained = true
+	}
 }
 
 // Buffered returns how many bytes can be read without reading r.

@@ -70,7 +70,6 @@ func newInitiatorBench(f *initiatorFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg.NOPInterval = -1
 			ctx, stop := signalCtx(cmd)
 			defer stop()
 			stopProf, err := o.prof.start(cmd.ErrOrStderr())
