@@ -3,6 +3,7 @@
 package initiator
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -10,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/lunarsan/lunar/internal/vecwrite"
+	"github.com/lunarsan/lunar/target"
 )
 
 // connTestPair returns the two ends of a loopback TCP connection.
@@ -181,5 +185,34 @@ func TestConnPollerWriteAll(t *testing.T) {
 	cw = &vecwrite.Collector{Bufs: [][]byte{msg}}
 	if err := p2.writeAll(cw, time.Now().Add(50*time.Millisecond)); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("writeAll to a peer that reads nothing: %v, want os.ErrDeadlineExceeded", err)
+	}
+}
+
+// TCP keepalive is on only when the session's NOP-Out pings are off.
+func TestSessionTCPKeepaliveOnlyWithoutPings(t *testing.T) {
+	env := sessStart(t, target.ServerConfig{})
+	for _, tt := range []struct {
+		nop  time.Duration
+		want int
+	}{{0, 0}, {-1, 1}} {
+		cfg := env.config()
+		cfg.NOPInterval = tt.nop
+		s := sessDial(t, cfg)
+		s.mu.Lock()
+		rc := connRaw(s.conn.nc)
+		s.mu.Unlock()
+		var got int
+		var gerr error
+		if err := rc.Control(func(fd uintptr) {
+			got, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_KEEPALIVE)
+		}); err != nil || gerr != nil {
+			t.Fatalf("NOPInterval %v: SO_KEEPALIVE: %v %v", tt.nop, err, gerr)
+		}
+		if got != tt.want {
+			t.Errorf("NOPInterval %v: SO_KEEPALIVE %d, want %d", tt.nop, got, tt.want)
+		}
+		if err := s.Logout(context.Background()); err != nil {
+			t.Fatalf("Logout: %v", err)
+		}
 	}
 }
