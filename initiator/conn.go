@@ -97,8 +97,6 @@ type sessConn struct {
 	reader int
 
 	writerDone chan struct{}
-	kaDone     chan struct{}
-	kaOn       bool // the keepalive runs; only the reading goroutine uses it
 	// laterAt is 1 + the connection's index in sessLater.pending, 0 when
 	// it is not there (under sessLater.mu).
 	laterAt int
@@ -118,7 +116,6 @@ func newSessConn(s *Session, lr *loginResult) *sessConn {
 		wsig:       make(chan struct{}, 1),
 		dead:       make(chan struct{}),
 		writerDone: make(chan struct{}),
-		kaDone:     make(chan struct{}),
 	}
 	c.expStatSN.Store(lr.statSN + 1)
 	c.lastRecv.Store(time.Now().UnixNano())
@@ -135,7 +132,7 @@ func (c *sessConn) fail(err error) {
 			c.br.poll.closeWake()
 		}
 		c.nc.Close()
-		sessLaterForget(c)
+		sessLaterForget(c, false)
 	})
 }
 
@@ -180,8 +177,10 @@ func (c *sessConn) serveLogout(ctx context.Context) {
 // the keepalive when ka says so.
 func (c *sessConn) serve(ka bool) {
 	if ka {
-		c.kaOn = true
-		go c.keepalive(c.s.cfg.NOPInterval, c.s.cfg.NOPTimeout)
+		// The reader runs the keepalive itself, whenever it is about to
+		// wait for the target (see connReader.due): no goroutine, and
+		// above all no timer while it waits in the kernel.
+		c.br.due = c.keepaliveDue
 	}
 	for {
 		if c.s.donePending.Load() && c.br.Buffered() < iscsi.BHSLen &&
@@ -233,9 +232,6 @@ func (c *sessConn) endServe() {
 	c.wmu.Unlock()
 	if started {
 		<-c.writerDone
-	}
-	if c.kaOn {
-		<-c.kaDone
 	}
 	c.s.connLost(c)
 	c.s.runDone()
@@ -584,48 +580,43 @@ func (c *sessConn) queueDataOutLocked(t *sessTask, ttt uint32, lun scsi.LUN, off
 	}
 }
 
-// keepalive pings an idle connection and drops it when the target stays
-// silent past timeout.
-func (c *sessConn) keepalive(interval, timeout time.Duration) {
-	defer close(c.kaDone)
-	tick := min(interval, timeout) / 4
-	tick = max(tick, time.Millisecond)
-	tk := time.NewTicker(tick)
-	defer tk.Stop()
-	for {
-		select {
-		case <-c.dead:
-			return
-		case now := <-tk.C:
-			last := c.lastRecv.Load()
-			if c.pingITT.Load() != 0 {
-				sent := c.pingSent.Load()
-				if last < sent && now.UnixNano()-sent > int64(timeout) {
-					c.fail(fmt.Errorf("%w: no answer in %v", ErrKeepalive, timeout))
-					return
-				}
-				if last >= sent {
-					c.pingITT.Store(0)
-				}
-				continue
+// keepaliveDue runs the keepalive at now, for the reader about to wait
+// for the target: it pings a connection that has been silent for
+// NOPInterval and drops one whose ping went unanswered for NOPTimeout.
+// It returns when it must run next (zero once it dropped the
+// connection).
+func (c *sessConn) keepaliveDue(now time.Time) time.Time {
+	interval, timeout := c.s.cfg.NOPInterval, c.s.cfg.NOPTimeout
+	last := c.lastRecv.Load()
+	if c.pingITT.Load() != 0 {
+		sent := c.pingSent.Load()
+		if last < sent {
+			if now.UnixNano()-sent >= int64(timeout) {
+				c.fail(fmt.Errorf("%w: no answer in %v", ErrKeepalive, timeout))
+				return time.Time{}
 			}
-			if now.UnixNano()-last < int64(interval) {
-				continue
-			}
-			c.s.mu.Lock()
-			c.s.pingSeq++
-			itt := connPingTag | c.s.pingSeq&0xffff
-			p := iscsi.NOPOut{Immediate: true, ITT: itt, TTT: iscsi.ReservedTag, CmdSN: c.s.cmdSN}
-			c.pingSent.Store(now.UnixNano())
-			c.pingITT.Store(itt)
-			err := c.queuePDULocked(&p, nil)
-			c.s.mu.Unlock()
-			if err != nil {
-				c.fail(err)
-				return
-			}
+			return time.Unix(0, sent+int64(timeout))
 		}
+		// Something came after the ping: the target is alive.
+		c.pingITT.Store(0)
 	}
+	if now.UnixNano()-last < int64(interval) {
+		return time.Unix(0, last+int64(interval))
+	}
+	s := c.s
+	s.mu.Lock()
+	s.pingSeq++
+	itt := connPingTag | s.pingSeq&0xffff
+	p := iscsi.NOPOut{Immediate: true, ITT: itt, TTT: iscsi.ReservedTag, CmdSN: s.cmdSN}
+	c.pingSent.Store(now.UnixNano())
+	c.pingITT.Store(itt)
+	err := c.queuePDULocked(&p, nil)
+	s.mu.Unlock()
+	if err != nil {
+		c.fail(err)
+		return time.Time{}
+	}
+	return now.Add(timeout)
 }
 
 // protoErr builds a connection-fatal protocol error.

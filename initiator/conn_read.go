@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
+
+	"github.com/lunarsan/lunar/iscsi"
 )
 
 // Sizes of a connection's read buffer.
@@ -47,6 +49,15 @@ type connReader struct {
 	// kernelSlice, when not zero, bounds each wait in the kernel: the
 	// read goes on in the network poller after it (see readConn).
 	kernelSlice time.Duration
+	// due, when set, runs before each wait for the connection (the
+	// session's keepalive) and returns when it must run again: no wait
+	// lasts past that. A wait in Go's network poller is bounded by a read
+	// deadline for it, armed, kept while it is early enough and cleared
+	// before any wait in the kernel (a pending deadline is a pending
+	// timer, which makes an idle thread of the runtime wait in the
+	// network poller and wake for every answer).
+	due   func(now time.Time) time.Time
+	armed time.Time
 	// drained is set when fillNow found the socket empty, or by
 	// expectWait: the next read waits for it first instead of trying a
 	// read that would fail.
@@ -148,10 +159,14 @@ func (b *connReader) Read(p []byte) (int, error) {
 			return 0, err
 		}
 		b.regrow()
-		if len(p) >= len(b.buf) || b.headerOnly {
-			return b.readConn(p)
+		if len(p) >= len(b.buf) {
+			return b.readDirect(p)
 		}
-		n, err := b.readConn(b.buf)
+		if b.headerOnly {
+			n, _, err := b.readConn(p, nil)
+			return n, err
+		}
+		n, _, err := b.readConn(b.buf, nil)
 		if n < 0 || n > len(b.buf) {
 			b.filled(0)
 			return 0, io.ErrNoProgress
@@ -171,16 +186,49 @@ func (b *connReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// readConn reads from r, waiting in the kernel while kernelWait is set.
-func (b *connReader) readConn(p []byte) (int, error) {
-	if b.poll == nil || !b.kernelWait {
+// readDirect reads into p, larger than the empty buffer, straight from
+// the connection (a data segment into its command's buffer), and takes
+// into the buffer what follows when it is there already: the next
+// header alone while headerOnly is set (its data segment goes to its
+// own command's buffer), otherwise as much as the buffer holds. A
+// stream of large Data-In PDUs then takes one read per PDU, not two. A
+// read that falls short of both leaves the socket empty: the next read
+// waits for it first.
+func (b *connReader) readDirect(p []byte) (int, error) {
+	if b.poll == nil {
 		return b.r.Read(p)
+	}
+	la := b.buf
+	if b.headerOnly {
+		la = la[:min(len(la), iscsi.BHSLen)]
+	}
+	n, m, err := b.readConn(p, la)
+	if m > 0 {
+		b.filled(m)
+	}
+	if err == nil && n+m < len(p)+len(la) {
+		b.drained = true
+	}
+	return n, err
+}
+
+// readConn reads from r into p and, with a poller, into la what follows
+// (see readDirect); it waits in the kernel while kernelWait is set. It
+// returns the bytes read into p and into la.
+func (b *connReader) readConn(p, la []byte) (int, int, error) {
+	if b.poll == nil || !b.kernelWait {
+		return b.readNetpoll(p, la)
+	}
+	if !b.armed.IsZero() {
+		if err := b.arm(time.Time{}); err != nil {
+			return 0, 0, err
+		}
 	}
 	for {
 		if b.drained {
 			b.drained = false
-		} else if n, err := b.poll.tryRead(p); n > 0 || err != nil {
-			return n, err
+		} else if n, m, err := b.poll.tryReadv(p, la); n > 0 || err != nil {
+			return n, m, err
 		}
 		// A goroutine that never yields is preempted by the runtime's
 		// monitor after 10 ms, which takes its P in the system call and
@@ -191,34 +239,96 @@ func (b *connReader) readConn(p []byte) (int, error) {
 			connYielded.Store(now)
 			runtime.Gosched()
 		}
-		until, sliced := b.deadline, false
-		if b.kernelSlice > 0 {
-			if s := time.Now().Add(b.kernelSlice); until.IsZero() || s.Before(until) {
-				until, sliced = s, true
+		until, sliced, woken := b.deadline, false, false
+		if b.kernelSlice > 0 || b.due != nil {
+			now := time.Now()
+			if b.kernelSlice > 0 {
+				if s := now.Add(b.kernelSlice); until.IsZero() || s.Before(until) {
+					until, sliced = s, true
+				}
+			}
+			if b.due != nil {
+				if at := b.due(now); !at.IsZero() && (until.IsZero() || at.Before(until)) {
+					until, sliced, woken = at, false, true
+				}
 			}
 		}
 		if err := b.poll.wait(connPollIn, until); err != nil {
-			if sliced && errors.Is(err, os.ErrDeadlineExceeded) {
-				return b.readNetpoll(p)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				switch {
+				case woken:
+					// Time for the keepalive: it runs before the next
+					// wait. The socket was empty until now.
+					continue
+				case sliced:
+					return b.readNetpoll(p, la)
+				}
 			}
-			return 0, err
+			return 0, 0, err
 		}
 	}
 }
 
-// readNetpoll reads from r in Go's network poller, bounded by deadline:
-// a wait in the kernel that took longer than kernelSlice goes on there.
-// A thread blocked in poll(2) keeps its P until the runtime's monitor
-// takes it, which an idle monitor does only every few milliseconds: the
-// goroutines that should answer (a target in this process) or that wait
-// in the network poller meanwhile can be held up that long.
-func (b *connReader) readNetpoll(p []byte) (int, error) {
-	dl, ok := b.r.(interface{ SetReadDeadline(time.Time) error })
-	if ok && !b.deadline.IsZero() {
-		if err := dl.SetReadDeadline(b.deadline); err != nil {
-			return 0, err
+// readNetpoll reads from r in Go's network poller, bounded by deadline
+// (if not zero) and woken for due; a wait in the kernel that took longer
+// than kernelSlice goes on here. A thread blocked in poll(2) keeps its P
+// until the runtime's monitor takes it, which an idle monitor does only
+// every few milliseconds: the goroutines that should answer (a target in
+// this process) or that wait in the network poller meanwhile can be held
+// up that long.
+func (b *connReader) readNetpoll(p, la []byte) (int, int, error) {
+	for {
+		if b.due != nil || !b.deadline.IsZero() || !b.armed.IsZero() {
+			now := time.Now()
+			until := b.deadline
+			if b.due != nil {
+				if at := b.due(now); !at.IsZero() && (until.IsZero() || at.Before(until)) {
+					until = at
+				}
+			}
+			// An armed deadline that is not later than needed stays: it
+			// wakes the read early at worst, and re-arming it on every
+			// read would cost a timer change per answer.
+			if until.IsZero() || b.armed.IsZero() || b.armed.After(until) || !b.armed.After(now) {
+				if err := b.arm(until); err != nil {
+					return 0, 0, err
+				}
+			}
 		}
-		defer dl.SetReadDeadline(time.Time{})
+		var n, m int
+		var err error
+		if b.poll != nil {
+			n, m, err = b.poll.readvNetpoll(p, la)
+		} else {
+			n, err = b.r.Read(p)
+		}
+		if err != nil && b.due != nil && !b.armed.IsZero() && errors.Is(err, os.ErrDeadlineExceeded) {
+			if now := time.Now(); !now.Before(b.armed) && (b.deadline.IsZero() || now.Before(b.deadline)) {
+				// The keepalive's wake-up, not the read's bound (nor
+				// somebody else's deadline that ends the read).
+				continue
+			}
+		}
+		return n, m, err
 	}
-	return b.r.Read(p)
 }
+
+// arm sets the connection's read deadline to t (none if zero).
+func (b *connReader) arm(t time.Time) error {
+	if t.Equal(b.armed) {
+		return nil
+	}
+	dl, ok := b.r.(interface{ SetReadDeadline(time.Time) error })
+	if !ok {
+		return nil
+	}
+	if err := dl.SetReadDeadline(t); err != nil {
+		return err
+	}
+	b.armed = t
+	return nil
+}
+
+// disarm clears the read deadline readNetpoll left armed, if any: the
+// login's, before the session reads on.
+func (b *connReader) disarm() error { return b.arm(time.Time{}) }

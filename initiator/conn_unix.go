@@ -46,6 +46,13 @@ const connPollIn = unix.POLLIN
 type connPoller struct {
 	rc  syscall.RawConn
 	fds [1]unix.PollFd
+	// A read's buffers and results, and the functions given to rc.Read
+	// (made once: a closure per read would be an allocation per read).
+	iov        [2][]byte
+	rn, rm     int
+	rerr       error
+	readvOnce  func(fd uintptr) bool // reads once, never waits
+	readvUntil func(fd uintptr) bool // waits in the network poller while empty
 	// waiting is set around a wait, closing by closeWake: each checks
 	// the other's flag after setting its own, so either the wait sees
 	// closing or closeWake sees the wait.
@@ -59,38 +66,83 @@ func newConnPoller(nc net.Conn) *connPoller {
 	if rc == nil {
 		return nil
 	}
-	return &connPoller{rc: rc}
+	p := &connPoller{rc: rc}
+	p.readvOnce = func(fd uintptr) bool {
+		p.readv(int(fd))
+		return true
+	}
+	p.readvUntil = func(fd uintptr) bool {
+		p.readv(int(fd))
+		return p.rn > 0 || p.rerr != nil
+	}
+	return p
 }
 
 // tryRead reads into b what the socket holds, without waiting: it
 // returns 0 and a nil error when the socket holds nothing, and io.EOF at
 // the end of the stream.
 func (p *connPoller) tryRead(b []byte) (int, error) {
-	var n int
-	var rerr error
-	err := p.rc.Read(func(fd uintptr) bool {
-		for {
-			m, e := syscall.Read(int(fd), b)
-			if e == syscall.EINTR {
-				continue
-			}
-			switch {
-			case e == syscall.EAGAIN:
-			case e != nil:
-				rerr = e
-			case m == 0:
-				rerr = io.EOF
-			default:
-				n = m
-			}
-			// Done either way: never wait in the network poller.
-			return true
-		}
-	})
-	if err == nil {
-		err = rerr
-	}
+	n, _, err := p.tryReadv(b, nil)
 	return n, err
+}
+
+// tryReadv reads into b, then into la, what the socket holds, without
+// waiting (as tryRead): a read that takes a data segment into its
+// command's buffer takes what follows (the next header, or answers)
+// along with it when it is there already. It returns the bytes read into
+// b and into la.
+func (p *connPoller) tryReadv(b, la []byte) (n, m int, err error) {
+	p.iov = [2][]byte{b, la}
+	err = p.rc.Read(p.readvOnce)
+	n, m = p.rn, p.rm
+	if err == nil {
+		err = p.rerr
+	}
+	p.iov, p.rerr = [2][]byte{}, nil
+	return n, m, err
+}
+
+// readvNetpoll is tryReadv that waits in Go's network poller while the
+// socket is empty (bounded by the connection's read deadline).
+func (p *connPoller) readvNetpoll(b, la []byte) (n, m int, err error) {
+	p.iov = [2][]byte{b, la}
+	err = p.rc.Read(p.readvUntil)
+	n, m = p.rn, p.rm
+	if err == nil {
+		err = p.rerr
+	}
+	p.iov, p.rerr = [2][]byte{}, nil
+	return n, m, err
+}
+
+// readv is one readv(2) of fd into p.iov, its results in p.rn, p.rm and
+// p.rerr: 0, 0 and nil when the socket is empty, io.EOF at the end of
+// the stream.
+func (p *connPoller) readv(fd int) {
+	p.rn, p.rm, p.rerr = 0, 0, nil
+	b, la := p.iov[0], p.iov[1]
+	iov := p.iov[:]
+	if len(la) == 0 {
+		iov = iov[:1]
+	}
+	for {
+		k, e := unix.Readv(fd, iov)
+		switch {
+		case e == unix.EINTR:
+			continue
+		case e == unix.EAGAIN:
+		case e != nil:
+			p.rerr = e
+		case k == 0:
+			p.rerr = io.EOF
+		case k < 0 || k > len(b)+len(la):
+			p.rerr = io.ErrNoProgress
+		default:
+			p.rn = min(k, len(b))
+			p.rm = k - p.rn
+		}
+		return
+	}
 }
 
 // wait blocks in poll(2) until the socket is ready for events (POLLIN,

@@ -95,6 +95,11 @@ func loginDialOnce(ctx context.Context, cfg *Config, typ iscsi.SessionType) (*lo
 		// Who reads on (discovery, a session's reader) decides how to
 		// wait, without a deadline.
 		br.kernelWait, br.deadline, br.kernelSlice = false, time.Time{}, 0
+		if err == nil {
+			// A wait that went on in the network poller left the
+			// login's deadline armed.
+			err = br.disarm()
+		}
 		if err != nil {
 			nc.Close()
 			if errors.Is(err, os.ErrDeadlineExceeded) && !isLoginVerdict(err) {

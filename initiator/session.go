@@ -205,14 +205,21 @@ func sessStartReaderLater(s *Session, c *sessConn, delay time.Duration) {
 // sessLaterForget takes c out of the pending starts, if it is there: a
 // connection that ended is not kept (nor its session) until its start
 // was due, which a loop of short sessions would pile up by the thousand.
-// The timer stays armed: it finds nothing, or the others, when it fires.
-func sessLaterForget(c *sessConn) {
+// The timer stays armed (for the next login, sparing it the cost of
+// arming one) unless stop says to stop it once nothing is left.
+func sessLaterForget(c *sessConn, stop bool) {
 	sessLater.mu.Lock()
 	defer sessLater.mu.Unlock()
 	i := c.laterAt - 1
 	if i < 0 {
 		return
 	}
+	defer func() {
+		if stop && len(sessLater.pending) == 0 && sessLater.timer != nil {
+			sessLater.timer.Stop()
+			sessLater.timer = nil
+		}
+	}()
 	c.laterAt = 0
 	last := len(sessLater.pending) - 1
 	if i != last {
@@ -287,6 +294,13 @@ func (s *Session) startReaderLocked(c *sessConn) {
 	c.reader = connReaderOn
 	s.wg.Add(1)
 	go c.run()
+	if c.laterAt != 0 {
+		// Started before its time: its pending start goes, and the
+		// shared timer with it when nothing else waits for it, or an
+		// idle thread of the runtime would wait in the network poller
+		// until it fires, woken by every answer the reader takes.
+		sessLaterForget(c, true)
+	}
 }
 
 // Events returns the session's event channel: unit attentions,

@@ -563,6 +563,32 @@ func TestSessionLaterForgetsEnded(t *testing.T) {
 	}
 }
 
+// A reader started before its time leaves the pending starts, and the
+// shared timer stops once nothing waits for it: a pending timer makes an
+// idle thread of the runtime wake for every answer the reader takes.
+func TestSessionLaterStopsTimer(t *testing.T) {
+	env := sessStart(t, target.ServerConfig{})
+	cfg := env.config()
+	cfg.NOPInterval = time.Minute // the reader waits sessReaderDelay
+	s := sessDial(t, cfg)
+	s.mu.Lock()
+	c := s.conn
+	s.mu.Unlock()
+	if !sessLaterHolds(t, c) {
+		t.Fatal("no pending reader start after the login")
+	}
+	s.Events() // starts the reader
+	if sessLaterHolds(t, c) {
+		t.Fatal("the reader started and its pending start stayed")
+	}
+	sessLater.mu.Lock()
+	n, armed := len(sessLater.pending), sessLater.timer != nil
+	sessLater.mu.Unlock()
+	if n == 0 && armed {
+		t.Fatal("nothing waits to start, and the timer is still armed")
+	}
+}
+
 // With keepalive pings, a session's reader (and with it the keepalive)
 // starts a moment after the login when nothing starts it sooner; a
 // session that logs out first never starts it: its Logout reads the
