@@ -97,10 +97,13 @@ func newConnReader(r io.Reader) *connReader {
 
 // fillNow reads into the empty buffer what the connection holds already,
 // without waiting, and reports whether anything came (or an error, which
-// the next Read returns). At most want bytes are read while headerOnly
+// the next Read returns); nothing when the last read found the socket
+// empty. At most want bytes are read while headerOnly
 // is set, so that a data segment still lands in its command's buffer.
 func (b *connReader) fillNow(want int) bool {
-	if b.poll == nil || b.start != b.end || b.err != nil {
+	if b.poll == nil || b.start != b.end || b.err != nil || b.drained {
+		// A read that fell short just now found the socket empty: no
+		// read to find it empty again.
 		return b.err != nil
 	}
 	b.regrow()

@@ -3,17 +3,20 @@
 package initiator
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/lunarsan/lunar/internal/vecwrite"
+	"github.com/lunarsan/lunar/iscsi"
 	"github.com/lunarsan/lunar/target"
 )
 
@@ -214,5 +217,46 @@ func TestSessionTCPKeepaliveOnlyWithoutPings(t *testing.T) {
 		if err := s.Logout(context.Background()); err != nil {
 			t.Fatalf("Logout: %v", err)
 		}
+	}
+}
+
+// A read straight into a large buffer takes the next header along when
+// it is there already (and no more while headerOnly is set); one that
+// falls short marks the socket empty, so fillNow does not try it again.
+func TestConnReaderDirectLookahead(t *testing.T) {
+	client, server := connTestPair(t)
+	br := connTestKernelReader(t, client)
+	br.expectLarge(true)
+	seg := bytes.Repeat([]byte{0xd5}, 2*connReadMin)
+	next := bytes.Repeat([]byte{0x48}, iscsi.BHSLen)
+	// On loopback the bytes are in the socket when Write returns.
+	if _, err := server.Write(slices.Concat(seg, next, []byte("data of the next PDU"))); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(seg))
+	if n, err := br.Read(got); n != len(seg) || err != nil || !bytes.Equal(got, seg) {
+		t.Fatalf("Read = %d, %v; want the %d-byte segment", n, err, len(seg))
+	}
+	if br.Buffered() != iscsi.BHSLen {
+		t.Fatalf("Buffered() = %d after the segment, want the next header (%d)", br.Buffered(), iscsi.BHSLen)
+	}
+	hdr := make([]byte, iscsi.BHSLen)
+	if _, err := io.ReadFull(br, hdr); err != nil || !bytes.Equal(hdr, next) {
+		t.Fatalf("header %q, %v", hdr, err)
+	}
+	// A segment that has not all come: the read falls short.
+	got = make([]byte, len(seg))
+	if n, err := br.Read(got); n != len("data of the next PDU") || err != nil {
+		t.Fatalf("short Read = %d, %v", n, err)
+	}
+	if _, err := server.Write([]byte("rest")); err != nil {
+		t.Fatal(err)
+	}
+	if br.fillNow(iscsi.BHSLen) || br.Buffered() != 0 {
+		t.Fatalf("fillNow read the socket right after a read that found it empty (Buffered %d)", br.Buffered())
+	}
+	rest := make([]byte, 4)
+	if _, err := io.ReadFull(br, rest); err != nil || string(rest) != "rest" {
+		t.Fatalf("read %q, %v after the wait", rest, err)
 	}
 }
