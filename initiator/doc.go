@@ -33,9 +33,11 @@
 // may issue the next commands (one goroutine can keep a whole queue depth
 // in flight, as libiscsi's asynchronous API does). Each session has one
 // reader goroutine that matches responses to tasks by Initiator Task Tag
-// and one writer goroutine that sends PDUs in CmdSN order; each starts
-// when first needed (with keepalive pings off, a session that only logs
-// in and out starts neither).
+// and runs the NOP-Out keepalive whenever it is about to wait, and one
+// writer goroutine that sends PDUs in CmdSN order; each starts when first
+// needed (the reader at the latest a second after the login while
+// keepalive pings are on), so a session that only logs in and out starts
+// neither. With pings on, the connection sets no TCP keepalive.
 //
 // # Cancellation
 //
