@@ -33,11 +33,12 @@ type connOut struct {
 // sessConn is the session's connection in the Full Feature Phase: one
 // reader goroutine (run) that demultiplexes answers by ITT, one writer
 // goroutine that sends queued PDUs in order, batching whatever is ready
-// into one vectored write, and an optional keepalive goroutine. The
-// reader starts with the first exchange that expects an answer (or at
-// once with keepalive on), the writer with the first PDU it must write;
-// the reader writes the commands the callbacks of asynchronous commands
-// issue itself when the socket takes them without blocking.
+// into one vectored write; the reader runs the keepalive too. The
+// reader starts with the first exchange that expects an answer (or a
+// moment after the login with keepalive on), the writer with the first
+// PDU it must write; the reader writes the commands the callbacks of
+// asynchronous commands issue itself when the socket takes them without
+// blocking.
 type sessConn struct {
 	s        *Session
 	nc       net.Conn
