@@ -92,21 +92,19 @@ func (p *connPoller) tryRead(b []byte) (int, error) {
 // along with it when it is there already. It returns the bytes read into
 // b and into la.
 func (p *connPoller) tryReadv(b, la []byte) (n, m int, err error) {
-	p.iov = [2][]byte{b, la}
-	err = p.rc.Read(p.readvOnce)
-	n, m = p.rn, p.rm
-	if err == nil {
-		err = p.rerr
-	}
-	p.iov, p.rerr = [2][]byte{}, nil
-	return n, m, err
+	return p.readvWith(p.readvOnce, b, la)
 }
 
 // readvNetpoll is tryReadv that waits in Go's network poller while the
 // socket is empty (bounded by the connection's read deadline).
 func (p *connPoller) readvNetpoll(b, la []byte) (n, m int, err error) {
+	return p.readvWith(p.readvUntil, b, la)
+}
+
+// readvWith reads into b and la with f, readvOnce or readvUntil.
+func (p *connPoller) readvWith(f func(fd uintptr) bool, b, la []byte) (n, m int, err error) {
 	p.iov = [2][]byte{b, la}
-	err = p.rc.Read(p.readvUntil)
+	err = p.rc.Read(f)
 	n, m = p.rn, p.rm
 	if err == nil {
 		err = p.rerr

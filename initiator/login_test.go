@@ -214,27 +214,9 @@ func TestLoginKernelTimeout(t *testing.T) {
 // given up on the connection (NOPInterval and NOPTimeout), although no
 // keepalive runs for a Logout that reads its own answer.
 func TestLogoutSilentTarget(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		nc, fr, ok := fakeTargetAccept(ln)
-		if !ok {
-			return
-		}
-		defer nc.Close()
-		for { // reads everything, answers nothing
-			if _, err := fr.ReadFrame(); err != nil {
-				return
-			}
-		}
-	}()
+	kt := kaStart(t, false) // reads everything, answers nothing
 	cfg := Config{
-		InitiatorName: sessTestInitiator, TargetName: sessTestTarget, Portal: ln.Addr().String(),
+		InitiatorName: sessTestInitiator, TargetName: sessTestTarget, Portal: kt.addr,
 		LoginTimeout: 5 * time.Second, NOPInterval: 200 * time.Millisecond, NOPTimeout: 300 * time.Millisecond,
 		Reconnect: ReconnectPolicy{Attempts: -1},
 	}
@@ -246,7 +228,6 @@ func TestLogoutSilentTarget(t *testing.T) {
 	err = s.Logout(context.Background())
 	took := time.Since(start)
 	s.Close()
-	<-done
 	if !errors.Is(err, ErrConnectionLost) || !errors.Is(err, ErrKeepalive) {
 		t.Fatalf("Logout that nobody answered: %v, want ErrConnectionLost and ErrKeepalive", err)
 	}
