@@ -1,7 +1,5 @@
 package scsi
 
-import "fmt"
-
 // Read is READ(6), READ(10), READ(12) or READ(16) (SBC-3 sections 5.8 to
 // 5.11):
 //
@@ -53,70 +51,29 @@ func (r *Read) MarshalBinary() ([]byte, error) { return r.AppendBinary(make([]by
 
 // AppendBinary appends the CDB to b.
 func (r *Read) AppendBinary(b []byte) ([]byte, error) {
-	op := r.OpCode()
-	if err := cdbCheckOp(op, OpRead6, OpRead10, OpRead12, OpRead16); err != nil {
-		return b, err
-	}
-	if op == OpRead6 {
-		if r.RDProtect != 0 || r.DPO || r.FUA || r.FUANV || r.Group != 0 {
-			return b, &CDBFieldError{Op: op, Byte: 1, Bit: 7, Reason: "READ(6) has no RDPROTECT, DPO, FUA, FUA_NV or GROUP NUMBER field"}
-		}
-		return cdbAppendRW6(b, op, r.LBA, r.Blocks, r.Control)
-	}
-	if err := cdbProtectFits(op, "RDPROTECT", r.RDProtect); err != nil {
-		return b, err
-	}
-	flags := r.RDProtect<<cdbProtectShift | cdbBit(r.DPO, cdbBitDPO) | cdbBit(r.FUA, cdbBitFUA) | cdbBit(r.FUANV, cdbBitFUANV)
-	return cdbAppendBlock(b, op, cdbBlockFields{flags: flags, lba: r.LBA, length: r.Blocks, group: r.Group, control: r.Control})
+	return cdbReadKind.append(b, r.OpCode(), cdbRW{
+		protect: r.RDProtect, dpo: r.DPO, fua: r.FUA, fuanv: r.FUANV,
+		lba: r.LBA, blocks: r.Blocks, group: r.Group, control: r.Control,
+	})
 }
 
 // UnmarshalBinary decodes a READ CDB. Every value of every field is
 // accepted; RDPROTECT and the CONTROL byte are the target's to check.
 func (r *Read) UnmarshalBinary(cdb []byte) error {
-	op, err := cdbCheck(cdb, OpRead6, OpRead10, OpRead12, OpRead16)
+	op, f, err := cdbReadKind.decode(cdb)
 	if err != nil {
 		return err
 	}
-	if op == OpRead6 {
-		lba, blocks, control := cdbDecodeRW6(cdb)
-		*r = Read{Op: op, LBA: lba, Blocks: blocks, Control: control}
-		return nil
-	}
-	f := cdbDecodeBlock(op, cdb)
 	*r = Read{
 		Op:        op,
-		RDProtect: f.flags >> cdbProtectShift,
-		DPO:       f.flags&cdbBitDPO != 0,
-		FUA:       f.flags&cdbBitFUA != 0,
-		FUANV:     f.flags&cdbBitFUANV != 0,
+		RDProtect: f.protect,
+		DPO:       f.dpo,
+		FUA:       f.fua,
+		FUANV:     f.fuanv,
 		LBA:       f.lba,
-		Blocks:    f.length,
+		Blocks:    f.blocks,
 		Group:     f.group,
 		Control:   f.control,
 	}
 	return nil
-}
-
-// cdbDecodeRW6 reads the fields of a length-checked READ(6) or WRITE(6) CDB.
-func cdbDecodeRW6(cdb []byte) (lba uint64, blocks uint32, control ControlByte) {
-	lba = uint64(cdb[1]&0x1f)<<16 | uint64(cdb[2])<<8 | uint64(cdb[3])
-	blocks = uint32(cdb[4])
-	if blocks == 0 {
-		// SBC-3 5.8: "A TRANSFER LENGTH field set to zero specifies that
-		// 256 logical blocks shall be read."
-		blocks = 256
-	}
-	return lba, blocks, ControlByte(cdb[5])
-}
-
-// cdbAppendRW6 appends a READ(6) or WRITE(6) CDB to b.
-func cdbAppendRW6(b []byte, op OpCode, lba uint64, blocks uint32, control ControlByte) ([]byte, error) {
-	if !cdbFits(lba, 21) {
-		return b, cdbFitErr(op, 1, 4, "LOGICAL BLOCK ADDRESS", lba, 21)
-	}
-	if blocks < 1 || blocks > 256 {
-		return b, &CDBFieldError{Op: op, Byte: 4, Bit: -1,
-			Reason: fmt.Sprintf("%d blocks, want 1 to 256 (a TRANSFER LENGTH of 0 is 256 blocks)", blocks)}
-	}
-	return append(b, byte(op), byte(lba>>16), byte(lba>>8), byte(lba), byte(blocks), byte(control)), nil
 }

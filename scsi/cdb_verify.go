@@ -45,39 +45,26 @@ func (v *Verify) MarshalBinary() ([]byte, error) { return v.AppendBinary(make([]
 
 // AppendBinary appends the CDB to b.
 func (v *Verify) AppendBinary(b []byte) ([]byte, error) {
-	op := v.OpCode()
-	if err := cdbCheckOp(op, OpVerify10, OpVerify16); err != nil {
-		return b, err
-	}
-	if err := cdbProtectFits(op, "VRPROTECT", v.VRProtect); err != nil {
-		return b, err
-	}
-	if !cdbFits(uint64(v.ByteCheck), 2) {
-		return b, cdbFitErr(op, 1, 2, "BYTCHK", uint64(v.ByteCheck), 2)
-	}
-	flags := v.VRProtect<<cdbProtectShift | cdbBit(v.DPO, cdbBitDPO) | v.ByteCheck<<cdbByteCheckShift
-	return cdbAppendBlock(b, op, cdbBlockFields{flags: flags, lba: v.LBA, length: v.Blocks, group: v.Group, control: v.Control})
+	return cdbVerifyKind.append(b, v.OpCode(), cdbRW{
+		protect: v.VRProtect, dpo: v.DPO, byteCheck: v.ByteCheck, lba: v.LBA,
+		blocks: v.Blocks, group: v.Group, control: v.Control,
+	})
 }
 
 // UnmarshalBinary decodes a VERIFY CDB. A reserved BYTCHK value is a
 // *CDBFieldError at byte 1 bit 2.
 func (v *Verify) UnmarshalBinary(cdb []byte) error {
-	op, err := cdbCheck(cdb, OpVerify10, OpVerify16)
+	op, f, err := cdbVerifyKind.decode(cdb)
 	if err != nil {
-		return err
-	}
-	f := cdbDecodeBlock(op, cdb)
-	bc := f.flags >> cdbByteCheckShift & 0x3
-	if err := cdbCheckByteCheck(op, bc); err != nil {
 		return err
 	}
 	*v = Verify{
 		Op:        op,
-		VRProtect: f.flags >> cdbProtectShift,
-		DPO:       f.flags&cdbBitDPO != 0,
-		ByteCheck: bc,
+		VRProtect: f.protect,
+		DPO:       f.dpo,
+		ByteCheck: f.byteCheck,
 		LBA:       f.lba,
-		Blocks:    f.length,
+		Blocks:    f.blocks,
 		Group:     f.group,
 		Control:   f.control,
 	}

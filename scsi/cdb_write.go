@@ -50,44 +50,27 @@ func (w *Write) MarshalBinary() ([]byte, error) { return w.AppendBinary(make([]b
 
 // AppendBinary appends the CDB to b.
 func (w *Write) AppendBinary(b []byte) ([]byte, error) {
-	op := w.OpCode()
-	if err := cdbCheckOp(op, OpWrite6, OpWrite10, OpWrite12, OpWrite16); err != nil {
-		return b, err
-	}
-	if op == OpWrite6 {
-		if w.WRProtect != 0 || w.DPO || w.FUA || w.FUANV || w.Group != 0 {
-			return b, &CDBFieldError{Op: op, Byte: 1, Bit: 7, Reason: "WRITE(6) has no WRPROTECT, DPO, FUA, FUA_NV or GROUP NUMBER field"}
-		}
-		return cdbAppendRW6(b, op, w.LBA, w.Blocks, w.Control)
-	}
-	if err := cdbProtectFits(op, "WRPROTECT", w.WRProtect); err != nil {
-		return b, err
-	}
-	flags := w.WRProtect<<cdbProtectShift | cdbBit(w.DPO, cdbBitDPO) | cdbBit(w.FUA, cdbBitFUA) | cdbBit(w.FUANV, cdbBitFUANV)
-	return cdbAppendBlock(b, op, cdbBlockFields{flags: flags, lba: w.LBA, length: w.Blocks, group: w.Group, control: w.Control})
+	return cdbWriteKind.append(b, w.OpCode(), cdbRW{
+		protect: w.WRProtect, dpo: w.DPO, fua: w.FUA, fuanv: w.FUANV,
+		lba: w.LBA, blocks: w.Blocks, group: w.Group, control: w.Control,
+	})
 }
 
 // UnmarshalBinary decodes a WRITE CDB. Every value of every field is
 // accepted; WRPROTECT and the CONTROL byte are the target's to check.
 func (w *Write) UnmarshalBinary(cdb []byte) error {
-	op, err := cdbCheck(cdb, OpWrite6, OpWrite10, OpWrite12, OpWrite16)
+	op, f, err := cdbWriteKind.decode(cdb)
 	if err != nil {
 		return err
 	}
-	if op == OpWrite6 {
-		lba, blocks, control := cdbDecodeRW6(cdb)
-		*w = Write{Op: op, LBA: lba, Blocks: blocks, Control: control}
-		return nil
-	}
-	f := cdbDecodeBlock(op, cdb)
 	*w = Write{
 		Op:        op,
-		WRProtect: f.flags >> cdbProtectShift,
-		DPO:       f.flags&cdbBitDPO != 0,
-		FUA:       f.flags&cdbBitFUA != 0,
-		FUANV:     f.flags&cdbBitFUANV != 0,
+		WRProtect: f.protect,
+		DPO:       f.dpo,
+		FUA:       f.fua,
+		FUANV:     f.fuanv,
 		LBA:       f.lba,
-		Blocks:    f.length,
+		Blocks:    f.blocks,
 		Group:     f.group,
 		Control:   f.control,
 	}

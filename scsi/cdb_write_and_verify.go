@@ -45,39 +45,26 @@ func (w *WriteAndVerify) MarshalBinary() ([]byte, error) { return w.AppendBinary
 
 // AppendBinary appends the CDB to b.
 func (w *WriteAndVerify) AppendBinary(b []byte) ([]byte, error) {
-	op := w.OpCode()
-	if err := cdbCheckOp(op, OpWriteAndVerify10, OpWriteAndVerify16); err != nil {
-		return b, err
-	}
-	if err := cdbProtectFits(op, "WRPROTECT", w.WRProtect); err != nil {
-		return b, err
-	}
-	if !cdbFits(uint64(w.ByteCheck), 2) {
-		return b, cdbFitErr(op, 1, 2, "BYTCHK", uint64(w.ByteCheck), 2)
-	}
-	flags := w.WRProtect<<cdbProtectShift | cdbBit(w.DPO, cdbBitDPO) | w.ByteCheck<<cdbByteCheckShift
-	return cdbAppendBlock(b, op, cdbBlockFields{flags: flags, lba: w.LBA, length: w.Blocks, group: w.Group, control: w.Control})
+	return cdbWriteAndVerifyKind.append(b, w.OpCode(), cdbRW{
+		protect: w.WRProtect, dpo: w.DPO, byteCheck: w.ByteCheck, lba: w.LBA,
+		blocks: w.Blocks, group: w.Group, control: w.Control,
+	})
 }
 
 // UnmarshalBinary decodes a WRITE AND VERIFY CDB. A reserved BYTCHK value
 // is a *CDBFieldError at byte 1 bit 2.
 func (w *WriteAndVerify) UnmarshalBinary(cdb []byte) error {
-	op, err := cdbCheck(cdb, OpWriteAndVerify10, OpWriteAndVerify16)
+	op, f, err := cdbWriteAndVerifyKind.decode(cdb)
 	if err != nil {
-		return err
-	}
-	f := cdbDecodeBlock(op, cdb)
-	bc := f.flags >> cdbByteCheckShift & 0x3
-	if err := cdbCheckByteCheck(op, bc); err != nil {
 		return err
 	}
 	*w = WriteAndVerify{
 		Op:        op,
-		WRProtect: f.flags >> cdbProtectShift,
-		DPO:       f.flags&cdbBitDPO != 0,
-		ByteCheck: bc,
+		WRProtect: f.protect,
+		DPO:       f.dpo,
+		ByteCheck: f.byteCheck,
 		LBA:       f.lba,
-		Blocks:    f.length,
+		Blocks:    f.blocks,
 		Group:     f.group,
 		Control:   f.control,
 	}
