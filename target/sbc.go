@@ -150,6 +150,29 @@ func sbcWriteSameLengthByte(op scsi.OpCode) int {
 // terminate the command with ... INVALID FIELD IN CDB".
 func sbcProtectError() error { return scsi.InvalidFieldInCDB(1, 7) }
 
+// admitBlocks makes the checks of a command that moves blocks of data
+// (READ, WRITE, ORWRITE) before it touches the medium, in order: it sets
+// the expected transfer, then refuses a protection field (protect), more
+// blocks than the unit takes at once (lengthByte is the CDB's TRANSFER
+// LENGTH byte), a write to a read-only unit (write) and blocks out of
+// range.
+func (c *luCmd) admitBlocks(protect uint8, lba uint64, blocks uint32, lengthByte int, write bool) error {
+	lu := c.lu
+	c.res.Transfer = int(uint64(blocks) << lu.shift)
+	if protect != 0 {
+		return sbcProtectError()
+	}
+	if blocks > lu.maxTransferBlocks() {
+		return scsi.InvalidFieldInCDB(lengthByte, -1)
+	}
+	if write {
+		if err := lu.checkWritable(); err != nil {
+			return err
+		}
+	}
+	return lu.checkRange(lba, uint64(blocks))
+}
+
 // sbcRead runs READ(6/10/12/16), reading straight into the Data-In
 // buffer.
 func sbcRead(c *luCmd) error {
@@ -159,17 +182,10 @@ func sbcRead(c *luCmd) error {
 	if err := r.UnmarshalBinary(c.t.CDB); err != nil {
 		return err
 	}
-	lu := c.lu
-	c.res.Transfer = int(uint64(r.Blocks) << lu.shift)
-	if r.RDProtect != 0 {
-		return sbcProtectError()
-	}
-	if r.Blocks > lu.maxTransferBlocks() {
-		return scsi.InvalidFieldInCDB(sbcLengthByte(r.Op), -1)
-	}
-	if err := lu.checkRange(r.LBA, uint64(r.Blocks)); err != nil {
+	if err := c.admitBlocks(r.RDProtect, r.LBA, r.Blocks, sbcLengthByte(r.Op), false); err != nil {
 		return err
 	}
+	lu := c.lu
 	// Never more than the Data-In buffer holds: the iSCSI layer sizes it
 	// from the Expected Data Transfer Length and reports the rest as
 	// residual overflow.
@@ -196,18 +212,7 @@ func sbcWrite(c *luCmd) error {
 	if err := w.UnmarshalBinary(c.t.CDB); err != nil {
 		return err
 	}
-	lu := c.lu
-	c.res.Transfer = int(uint64(w.Blocks) << lu.shift)
-	if w.WRProtect != 0 {
-		return sbcProtectError()
-	}
-	if w.Blocks > lu.maxTransferBlocks() {
-		return scsi.InvalidFieldInCDB(sbcLengthByte(w.Op), -1)
-	}
-	if err := lu.checkWritable(); err != nil {
-		return err
-	}
-	if err := lu.checkRange(w.LBA, uint64(w.Blocks)); err != nil {
+	if err := c.admitBlocks(w.WRProtect, w.LBA, w.Blocks, sbcLengthByte(w.Op), true); err != nil {
 		return err
 	}
 	return c.writeBlocks(w.LBA, w.Blocks, w.FUA)
@@ -657,20 +662,10 @@ func sbcORWrite(c *luCmd) error {
 	if err := o.UnmarshalBinary(c.t.CDB); err != nil {
 		return err
 	}
+	if err := c.admitBlocks(o.ORProtect, o.LBA, o.Blocks, 10, true); err != nil {
+		return err
+	}
 	lu := c.lu
-	c.res.Transfer = int(uint64(o.Blocks) << lu.shift)
-	if o.ORProtect != 0 {
-		return sbcProtectError()
-	}
-	if o.Blocks > lu.maxTransferBlocks() {
-		return scsi.InvalidFieldInCDB(10, -1)
-	}
-	if err := lu.checkWritable(); err != nil {
-		return err
-	}
-	if err := lu.checkRange(o.LBA, uint64(o.Blocks)); err != nil {
-		return err
-	}
 	n := min(len(c.t.DataOut), c.res.Transfer) >> lu.shift << lu.shift
 	if n == 0 {
 		return nil
