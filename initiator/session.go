@@ -294,13 +294,12 @@ func (s *Session) startReaderLocked(c *sessConn) {
 	c.reader = connReaderOn
 	s.wg.Add(1)
 	go c.run()
-	if c.laterAt != 0 {
-		// Started before its time: its pending start goes, and the
-		// shared timer with it when nothing else waits for it, or an
-		// idle thread of the runtime would wait in the network poller
-		// until it fires, woken by every answer the reader takes.
-		sessLaterForget(c, true)
-	}
+	// Started before its time: its pending start (if any) goes, and
+	// the shared timer with it when nothing else waits for it, or an
+	// idle thread of the runtime would wait in the network poller until
+	// it fires, woken by every answer the reader takes. (laterAt is
+	// sessLater's to read: another connection's removal moves it.)
+	sessLaterForget(c, true)
 }
 
 // Events returns the session's event channel: unit attentions,
