@@ -74,24 +74,69 @@ func loginDialOnce(ctx context.Context, cfg *Config, typ iscsi.SessionType) (*lo
 		defer cancel()
 		dctx = ctx
 	}
-	nc, err := d.DialContext(dctx, "tcp", cfg.Portal)
-	if err != nil {
-		return nil, fmt.Errorf("initiator: connect %s: %w", cfg.Portal, err)
+	// The first Login Request is made before the connect and sent as
+	// soon as the connection is up: the target, woken to accept it,
+	// finds the request there too instead of going back to sleep while
+	// this side builds it (lc.connect runs from the first write).
+	br := newConnReader(nil)
+	lc := &loginConn{br: br}
+	var stop func() bool
+	var cancelLogin context.CancelFunc
+	defer func() {
+		if cancelLogin != nil {
+			cancelLogin()
+		}
+	}()
+	lc.connect = func() error {
+		nc, err := d.DialContext(dctx, "tcp", cfg.Portal)
+		if err != nil {
+			return fmt.Errorf("initiator: connect %s: %w", cfg.Portal, err)
+		}
+		lc.nc, br.r = nc, nc
+		if runtime.GOMAXPROCS(0) > 1 {
+			// The login waits for its answers in the kernel (see
+			// connPoller); the Full Feature Phase's reader goes on with
+			// it.
+			br.poll = newConnPoller(nc)
+		}
+		if kernel && br.poll != nil {
+			// The rest of the login too is bounded in the kernel:
+			// poll(2) with a timeout for every wait, no timer. A
+			// pending timer keeps an idle thread of the runtime in
+			// epoll_wait, woken by each answer of the target.
+			lc.kernel, lc.deadline = true, start.Add(cfg.LoginTimeout)
+			br.kernelWait, br.deadline, br.kernelSlice = true, lc.deadline, connKernelSlice
+			return nil
+		}
+		if kernel {
+			// No poller: the login's context watches LoginTimeout.
+			ctx, cancelLogin = context.WithDeadline(ctx, start.Add(cfg.LoginTimeout))
+		}
+		// Cancelling ctx, or its LoginTimeout passing, unblocks the
+		// socket, not just a flag. (No socket deadline besides: ctx's
+		// timer is the one timer of the login, and the socket needs no
+		// reset afterwards.) A login under a context that can end waits
+		// in the network poller: many of them at once (a cluster's
+		// nodes in one process) would each hold a thread in poll(2) and
+		// wake it for its one answer.
+		stop = context.AfterFunc(ctx, func() {
+			nc.SetDeadline(time.Unix(1, 0))
+			if br.poll != nil {
+				// A wait in poll(2) notices no deadline.
+				br.poll.shutdown()
+			}
+		})
+		return nil
 	}
-	br := newConnReader(nc)
-	if runtime.GOMAXPROCS(0) > 1 {
-		// The login waits for its answers in the kernel (see connPoller);
-		// the Full Feature Phase's reader goes on with it.
-		br.poll = newConnPoller(nc)
+	lr, err := loginRun(lc, cfg, typ)
+	if lc.nc == nil {
+		// The connect failed (its own error), or nothing was sent.
+		if lc.connErr != nil {
+			return nil, lc.connErr
+		}
+		return nil, err
 	}
-	if kernel && br.poll != nil {
-		// The rest of the login too is bounded in the kernel: poll(2)
-		// with a timeout for every wait, no timer. A pending timer keeps
-		// an idle thread of the runtime in epoll_wait, woken by each
-		// answer of the target.
-		lc := loginConn{nc: nc, br: br, kernel: true, deadline: start.Add(cfg.LoginTimeout)}
-		br.kernelWait, br.deadline, br.kernelSlice = true, lc.deadline, connKernelSlice
-		lr, err := loginRun(nc, &lc, cfg, typ)
+	if lc.kernel {
 		// Who reads on (discovery, a session's reader) decides how to
 		// wait, without a deadline.
 		br.kernelWait, br.deadline, br.kernelSlice = false, time.Time{}, 0
@@ -101,7 +146,7 @@ func loginDialOnce(ctx context.Context, cfg *Config, typ iscsi.SessionType) (*lo
 			err = br.disarm()
 		}
 		if err != nil {
-			nc.Close()
+			lc.nc.Close()
 			if errors.Is(err, os.ErrDeadlineExceeded) && !isLoginVerdict(err) {
 				err = fmt.Errorf("initiator: login to %s: %w", cfg.Portal, context.DeadlineExceeded)
 			}
@@ -109,28 +154,8 @@ func loginDialOnce(ctx context.Context, cfg *Config, typ iscsi.SessionType) (*lo
 		}
 		return lr, nil
 	}
-	if kernel {
-		// No poller: the login's context watches LoginTimeout.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, start.Add(cfg.LoginTimeout))
-		defer cancel()
-	}
-	// Cancelling ctx, or its LoginTimeout passing, unblocks the socket, not
-	// just a flag. (No socket deadline besides: ctx's timer is the one
-	// timer of the login, and the socket needs no reset afterwards.)
-	stop := context.AfterFunc(ctx, func() {
-		nc.SetDeadline(time.Unix(1, 0))
-		if br.poll != nil {
-			// A wait in poll(2) notices no deadline.
-			br.poll.shutdown()
-		}
-	})
-	// A login under a context that can end waits in the network poller:
-	// many of them at once (a cluster's nodes in one process) would each
-	// hold a thread in poll(2) and wake it for its one answer.
-	lr, err := loginRun(nc, &loginConn{nc: nc, br: br}, cfg, typ)
 	if !stop() || err != nil {
-		nc.Close()
+		lc.nc.Close()
 		if ctx.Err() != nil && (err == nil || !isLoginVerdict(err)) {
 			err = fmt.Errorf("initiator: login to %s: %w", cfg.Portal, context.Cause(ctx))
 		}
@@ -142,10 +167,14 @@ func loginDialOnce(ctx context.Context, cfg *Config, typ iscsi.SessionType) (*lo
 // loginConn is how a login reads and writes its connection. Its Framer
 // and the Collector go on into the Full Feature Phase.
 type loginConn struct {
-	nc net.Conn
+	nc net.Conn // nil until connect has run
 	br *connReader
-	fr *iscsi.Framer      // set by loginRun
-	cw vecwrite.Collector // what fr writes to
+	// connect, run by the first write, connects nc and sets up br; its
+	// error is connErr.
+	connect func() error
+	connErr error
+	fr      *iscsi.Framer      // set by loginRun
+	cw      vecwrite.Collector // what fr writes to
 	// kernel says br's poller writes what fr wrote, waiting in poll(2)
 	// until deadline (the kernel-bounded login); otherwise cw writes it
 	// to nc.
@@ -163,6 +192,12 @@ func (lc *loginConn) writePDU(p iscsi.PDU) error {
 	if err := lc.fr.WritePDU(p); err != nil {
 		lc.cw.Reset()
 		return err
+	}
+	if lc.nc == nil {
+		if lc.connErr = lc.connect(); lc.connErr != nil {
+			lc.cw.Reset()
+			return lc.connErr
+		}
 	}
 	if !lc.kernel {
 		return lc.cw.WriteTo(lc.nc)
@@ -226,7 +261,7 @@ var loginAuthNone = []string{iscsi.AuthMethodNone}
 // the target sends nothing during login but the answer to each request,
 // so nothing of the Full Feature Phase is ever read into the buffer
 // early.
-func loginRun(nc net.Conn, lc *loginConn, cfg *Config, typ iscsi.SessionType) (*loginResult, error) {
+func loginRun(lc *loginConn, cfg *Config, typ iscsi.SessionType) (*loginResult, error) {
 	br := lc.br
 	fr, err := iscsi.NewFramer(br, &lc.cw, iscsi.FramerConfig{})
 	if err != nil {
@@ -383,7 +418,7 @@ func loginRun(nc net.Conn, lc *loginConn, cfg *Config, typ iscsi.SessionType) (*
 				return nil, fmt.Errorf("%w: negotiated parameters: %w", ErrProtocol, err)
 			}
 			fr.SetDigests(p.HeaderDigest, p.DataDigest)
-			return &loginResult{nc: nc, br: br, fr: fr, cw: &lc.cw, params: p, tsih: resp.TSIH,
+			return &loginResult{nc: lc.nc, br: br, fr: fr, cw: &lc.cw, params: p, tsih: resp.TSIH,
 				statSN: resp.StatSN, expCmdSN: resp.ExpCmdSN, maxCmdSN: resp.MaxCmdSN}, nil
 		default:
 			return nil, fmt.Errorf("%w: Login Response with NSG %v", ErrProtocol, resp.NSG)

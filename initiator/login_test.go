@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -235,4 +237,28 @@ func TestLogoutSilentTarget(t *testing.T) {
 		t.Fatalf("Logout took %v, want about NOPInterval + NOPTimeout (500ms)", took)
 	}
 	t.Logf("Logout after %v: %v", took, err)
+}
+
+// A connect that fails is reported as the connect's failure, on every
+// login path (the first Login Request is made before the connect).
+func TestDialConnectRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	portal := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	cfg := Config{InitiatorName: sessTestInitiator, TargetName: sessTestTarget, Portal: portal, LoginTimeout: 5 * time.Second}
+	bounded, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for name, ctx := range map[string]context.Context{"kernel-bounded": context.Background(), "context": bounded} {
+		s, err := Dial(ctx, cfg)
+		if err == nil {
+			s.Close()
+			t.Fatalf("%s: Dial to %s, where nothing listens, succeeded", name, portal)
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) || !strings.HasPrefix(err.Error(), "initiator: connect "+portal) {
+			t.Errorf("%s: %v; want the connect's ECONNREFUSED", name, err)
+		}
+	}
 }
