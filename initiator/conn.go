@@ -108,19 +108,22 @@ type sessConn struct {
 	r2t iscsi.R2T
 }
 
-// newSessConn wraps a logged-in connection.
-func newSessConn(s *Session, lr *loginResult) *sessConn {
-	c := &sessConn{
-		s: s, nc: lr.nc, br: lr.br, fr: lr.fr, cw: lr.cw, raw: connRaw(lr.nc),
-		maxSend:    int(lr.params.TargetMaxRecvDSL),
-		maxBurst:   int(lr.params.MaxBurstLength),
+// newSessConn makes a connection of s, for attach.
+func newSessConn(s *Session) *sessConn {
+	return &sessConn{
+		s:          s,
 		wsig:       make(chan struct{}, 1),
 		dead:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 	}
+}
+
+// attach makes c the logged-in connection of lr.
+func (c *sessConn) attach(lr *loginResult) {
+	c.nc, c.br, c.fr, c.cw, c.raw = lr.nc, lr.br, lr.fr, lr.cw, connRaw(lr.nc)
+	c.maxSend, c.maxBurst = int(lr.params.TargetMaxRecvDSL), int(lr.params.MaxBurstLength)
 	c.expStatSN.Store(lr.statSN + 1)
 	c.lastRecv.Store(time.Now().UnixNano())
-	return c
 }
 
 // fail ends the connection with err (the first error wins).

@@ -50,7 +50,7 @@ func (s *Session) reconnect(cause error) {
 			return
 		}
 		// Commands wait to be re-issued: read at once.
-		s.installLocked(lr, true)
+		s.installLocked(newSessConn(s), lr, true)
 		s.setStateLocked(StateLoggedIn)
 		s.wakeWaitersLocked()
 		s.mu.Unlock()

@@ -114,10 +114,10 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	if err := cfg.validate(true); err != nil {
 		return nil, err
 	}
-	lr, err := loginDial(ctx, &cfg, iscsi.SessionNormal)
-	if err != nil {
-		return nil, err
-	}
+	// The session, its connection and its first task are made before
+	// the login: what is left once the final Login Response is in is
+	// short, so that the first command (a probe's Logout) follows it
+	// closely.
 	s := &Session{
 		cfg:   cfg,
 		log:   cfg.Logger,
@@ -130,11 +130,19 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	// with them: a session that runs a few commands (or only logs in and
 	// out) does not pay for the whole table.
 	s.maxSlots = 2*cfg.QueueDepth + 8
+	s.slots = []*sessTask{{done: make(chan struct{}, 1), wake: make(chan struct{}, 1)}}
+	s.free = []uint16{0}
+	c := newSessConn(s)
+	lr, err := loginDial(ctx, &cfg, iscsi.SessionNormal)
+	if err != nil {
+		s.cancel()
+		return nil, err
+	}
 	s.mu.Lock()
 	// The reader starts with the first command, TMF or call of Events,
 	// so a session that only logs in and out starts no goroutine at all;
 	// with keepalive pings it starts within sessReaderDelay anyway.
-	s.installLocked(lr, false)
+	s.installLocked(c, lr, false)
 	if cfg.NOPInterval > 0 {
 		sessStartReaderLater(s, s.conn, min(cfg.NOPInterval, sessReaderDelay))
 	}
@@ -143,13 +151,13 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	return s, nil
 }
 
-// installLocked makes lr the session's connection, and starts its reader
-// goroutine if eager.
-func (s *Session) installLocked(lr *loginResult, eager bool) {
+// installLocked makes c, attached to lr, the session's connection, and
+// starts its reader goroutine if eager.
+func (s *Session) installLocked(c *sessConn, lr *loginResult, eager bool) {
 	s.params = lr.params
 	s.tsih = lr.tsih
 	s.cmdSN, s.expCmdSN, s.maxCmdSN = lr.expCmdSN, lr.expCmdSN, lr.maxCmdSN
-	c := newSessConn(s, lr)
+	c.attach(lr)
 	s.conn = c
 	if eager {
 		s.startReaderLocked(c)
