@@ -220,6 +220,8 @@ func (b *connReader) readDirect(p []byte) (int, error) {
 // returns the bytes read into p and into la.
 func (b *connReader) readConn(p, la []byte) (int, int, error) {
 	if b.poll == nil || !b.kernelWait {
+		// Whatever drained said, this read finds out afresh.
+		b.drained = false
 		return b.readNetpoll(p, la)
 	}
 	if !b.armed.IsZero() {

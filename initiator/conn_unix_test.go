@@ -260,3 +260,31 @@ func TestConnReaderDirectLookahead(t *testing.T) {
 		t.Fatalf("read %q, %v after the wait", rest, err)
 	}
 }
+
+// A read in Go's network poller finds out afresh whether the socket is
+// empty: a short read before it does not keep fillNow from reading.
+func TestConnReaderNetpollClearsDrained(t *testing.T) {
+	client, server := connTestPair(t)
+	br := connTestKernelReader(t, client)
+	br.kernelWait = false // the network poller's reads
+	if _, err := server.Write([]byte("short")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := br.Read(make([]byte, 2*connReadMin)); n != len("short") || err != nil {
+		t.Fatalf("short Read = %d, %v", n, err)
+	}
+	if _, err := server.Write([]byte("next")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != "next" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	// On loopback the bytes are in the socket when Write returns.
+	if _, err := server.Write([]byte("more")); err != nil {
+		t.Fatal(err)
+	}
+	if !br.fillNow(iscsi.BHSLen) || br.Buffered() != 4 {
+		t.Fatalf("fillNow did not take in what the socket holds (Buffered %d)", br.Buffered())
+	}
+}
