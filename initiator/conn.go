@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -156,12 +155,6 @@ func (c *sessConn) serveLogout(ctx context.Context) {
 		// Logout has just sent its request.
 		c.br.expectWait()
 		c.br.kernelSlice = connKernelSlice
-		if ka := c.s.cfg.NOPInterval; ka > 0 {
-			// No keepalive runs for these few answers: a target that
-			// stays silent ends the wait when the keepalive would have
-			// ended the connection.
-			c.br.deadline = time.Now().Add(ka + c.s.cfg.NOPTimeout)
-		}
 	}
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() {
@@ -173,7 +166,9 @@ func (c *sessConn) serveLogout(ctx context.Context) {
 		})
 		defer stop()
 	}
-	c.serve(false)
+	// Under a context that never ends, the keepalive bounds the wait: a
+	// target that stays silent ends it as it would end the connection.
+	c.serve(c.logoutKernel && c.s.cfg.NOPInterval > 0)
 }
 
 // serve reads and handles the answers of the target until the
@@ -217,9 +212,6 @@ func (c *sessConn) serve(ka bool) {
 			err = c.handle(f)
 		}
 		if err != nil {
-			if c.logoutKernel && errors.Is(err, os.ErrDeadlineExceeded) {
-				err = fmt.Errorf("%w: nothing from the target in %v", ErrKeepalive, c.s.cfg.NOPInterval+c.s.cfg.NOPTimeout)
-			}
 			c.fail(err)
 			break
 		}
@@ -227,8 +219,8 @@ func (c *sessConn) serve(ka bool) {
 	c.endServe()
 }
 
-// endServe waits for the writer and keepalive of the failed connection
-// to end, then hands its tasks back to the session.
+// endServe waits for the writer of the failed connection to end, then
+// hands its tasks back to the session.
 func (c *sessConn) endServe() {
 	c.wmu.Lock()
 	started := c.writerOn

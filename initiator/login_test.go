@@ -212,9 +212,9 @@ func TestLoginKernelTimeout(t *testing.T) {
 }
 
 // A target that never answers the Logout: under a context that is never
-// cancelled, the Logout ends with an error once the keepalive would have
-// given up on the connection (NOPInterval and NOPTimeout), although no
-// keepalive runs for a Logout that reads its own answer.
+// cancelled, the Logout, reading its own answer, runs the keepalive and
+// ends with its error once it gives up on the connection (NOPInterval
+// and NOPTimeout).
 func TestLogoutSilentTarget(t *testing.T) {
 	kt := kaStart(t, false) // reads everything, answers nothing
 	cfg := Config{

@@ -130,7 +130,7 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	// with them: a session that runs a few commands (or only logs in and
 	// out) does not pay for the whole table.
 	s.maxSlots = 2*cfg.QueueDepth + 8
-	s.slots = []*sessTask{{done: make(chan struct{}, 1), wake: make(chan struct{}, 1)}}
+	s.slots = []*sessTask{newSessTask(0)}
 	s.free = []uint16{0}
 	c := newSessConn(s)
 	lr, err := loginDial(ctx, &cfg, iscsi.SessionNormal)
@@ -222,12 +222,6 @@ func sessLaterForget(c *sessConn, stop bool) {
 	if i < 0 {
 		return
 	}
-	defer func() {
-		if stop && len(sessLater.pending) == 0 && sessLater.timer != nil {
-			sessLater.timer.Stop()
-			sessLater.timer = nil
-		}
-	}()
 	c.laterAt = 0
 	last := len(sessLater.pending) - 1
 	if i != last {
@@ -237,6 +231,10 @@ func sessLaterForget(c *sessConn, stop bool) {
 	}
 	sessLater.pending[last] = sessLaterConn{}
 	sessLater.pending = sessLater.pending[:last]
+	if stop && last == 0 && sessLater.timer != nil {
+		sessLater.timer.Stop()
+		sessLater.timer = nil
+	}
 }
 
 // sessLaterNextLocked returns how long until the earliest pending start.
@@ -434,7 +432,7 @@ func (s *Session) allocLocked(kind sessTaskKind) (*sessTask, error) {
 		s.free = s.free[:len(s.free)-1]
 		t = s.slots[i]
 	case len(s.slots) < s.maxSlots:
-		t = &sessTask{slot: uint16(len(s.slots)), done: make(chan struct{}, 1), wake: make(chan struct{}, 1)}
+		t = newSessTask(uint16(len(s.slots)))
 		s.slots = append(s.slots, t)
 	default:
 		return nil, fmt.Errorf("%w: no free task tag", ErrCommand)

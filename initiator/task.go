@@ -99,6 +99,11 @@ type sessTask struct {
 	wake chan struct{} // signalled when a waiting task may try again
 }
 
+// newSessTask makes the free task of slot.
+func newSessTask(slot uint16) *sessTask {
+	return &sessTask{slot: slot, done: make(chan struct{}, 1), wake: make(chan struct{}, 1)}
+}
+
 // reset prepares a task for a new use.
 func (t *sessTask) reset(kind sessTaskKind) {
 	t.gen = (t.gen + 1) & 0x7fff
