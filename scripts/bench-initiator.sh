@@ -12,7 +12,10 @@
 #
 # lunar's I/O rows use "lunar initiator bench" with its default --api async
 # (Session.Start: each completion callback issues the next command), as
-# iscsi-perf drives libiscsi's asynchronous API from one thread.
+# iscsi-perf drives libiscsi's asynchronous API from one thread, and its
+# default --buffers shared (reads land in one scratch buffer), as libiscsi
+# reads each Data-In segment iscsi-perf asks for into a recycled allocation
+# and discards it.
 #
 # Besides IOPS and MiB/s it reports, for each side, the CPU time its process
 # used per command (user+sys over commands, from GNU time) and its context
@@ -35,7 +38,7 @@ while [ $# -gt 0 ]; do
 	--portal) ext_portal=$2; shift 2 ;;
 	--iqn) ext_iqn=$2; shift 2 ;;
 	--baseline) baseline=$2; shift 2 ;;
-	-h|--help) sed -n 2,24p "$0"; exit 0 ;;
+	-h|--help) sed -n 2,27p "$0"; exit 0 ;;
 	*) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 done

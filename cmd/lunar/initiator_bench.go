@@ -30,6 +30,7 @@ type benchOpts struct {
 	loginCycles int
 	prof        profiles
 	api         string
+	buffers     string
 }
 
 // benchRow is one line of the bench summary.
@@ -55,7 +56,11 @@ func newInitiatorBench(f *initiatorFlags) *cobra.Command {
 		Long: "Measure a LUN: --qd commands of --bs bytes are kept in flight over one session for --duration,\n" +
 			"then a summary table shows IOPS, MiB/s and mean, p50 and p99 latency. With --api async (the\n" +
 			"default) each command's completion callback issues the next one (Session.Start), as libiscsi's\n" +
-			"iscsi-perf does; with --api sync --qd goroutines each call Session.Execute in a loop. A progress line is shown\n" +
+			"iscsi-perf does; with --api sync --qd goroutines each call Session.Execute in a loop.\n" +
+			"With --buffers shared (the default) every read lands in one scratch buffer and every write sends\n" +
+			"one pattern buffer, as iscsi-perf reads each Data-In segment into a recycled allocation and\n" +
+			"discards it; with --buffers slot each queue slot reads and writes its own buffer, as an\n" +
+			"application keeping its data would (more memory traffic). A progress line is shown\n" +
 			"while it runs when standard output is a terminal. WRITE TESTS OVERWRITE THE LUN'S DATA.\n" +
 			"With --login-cycles N it measures N login+logout cycles instead (no I/O).",
 		Args: cobra.ExactArgs(1),
@@ -105,6 +110,7 @@ func newInitiatorBench(f *initiatorFlags) *cobra.Command {
 	fl.StringVar(&o.bs, "bs", "4K", "bytes per command, a multiple of the LUN's block size (K, M units)")
 	fl.IntVar(&o.qd, "qd", 32, "queue depth: commands kept in flight")
 	fl.StringVar(&o.api, "api", "async", "how commands are issued: async (completion callbacks) or sync (a goroutine per queue slot)")
+	fl.StringVar(&o.buffers, "buffers", "shared", "data buffers: shared (one for all reads, one for all writes) or slot (one per queue slot)")
 	fl.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run")
 	fl.IntVar(&o.loginCycles, "login-cycles", 0, "measure this many login+logout cycles instead of I/O")
 	fl.StringVar(&o.prof.cpu, "cpuprofile", "", "write a CPU profile of the run to this file")
@@ -248,6 +254,9 @@ func benchIO(ctx context.Context, out io.Writer, cfg initiator.Config, o benchOp
 	if o.api != "async" && o.api != "sync" {
 		return nil, fmt.Errorf("--api %q: want async or sync", o.api)
 	}
+	if o.buffers != "shared" && o.buffers != "slot" {
+		return nil, fmt.Errorf("--buffers %q: want shared or slot", o.buffers)
+	}
 	bs, err := parseSize(o.bs)
 	if err != nil {
 		return nil, fmt.Errorf("--bs: %w", err)
@@ -280,6 +289,9 @@ func benchIO(ctx context.Context, out io.Writer, cfg initiator.Config, o benchOp
 	}
 
 	g := &benchGen{random: random, reads: reads, slots: slots, bs: bs, blk: blk, lun: o.lun}
+	if o.buffers == "shared" {
+		g.readBuf, g.writeBuf = make([]byte, bs), benchPattern(bs, 0)
+	}
 	var stopFlag atomic.Bool
 	workers := make([]*benchWorker, o.qd)
 	var wg sync.WaitGroup
@@ -372,35 +384,52 @@ type benchGen struct {
 	lun    uint64
 	end    time.Time    // when the slots stop issuing commands
 	next   atomic.Int64 // sequential position, in commands
+	// With --buffers shared, every slot reads into readBuf (written only
+	// by the session's reader, one segment at a time, and never looked
+	// at) and writes from writeBuf (only ever read); nil with slot.
+	readBuf, writeBuf []byte
 }
 
 // benchSlot is one queue slot: one command in flight at a time, issued by
 // a goroutine calling Execute (sync) or by the previous command's
 // completion callback (async).
 type benchSlot struct {
-	s      *initiator.Session
-	g      *benchGen
-	w      *benchWorker
-	stop   *atomic.Bool
-	end    func() // called once the async slot stops issuing
-	rng    *rand.Rand
-	buf    []byte
-	cdb    []byte
-	cmd    initiator.Command
-	kind   int // 0 read, 1 write
-	t0     time.Time
-	doneFn func(initiator.Response, error)
+	s        *initiator.Session
+	g        *benchGen
+	w        *benchWorker
+	stop     *atomic.Bool
+	end      func() // called once the async slot stops issuing
+	rng      *rand.Rand
+	readBuf  []byte // where reads land
+	writeBuf []byte // what writes send
+	cdb      []byte
+	cmd      initiator.Command
+	kind     int // 0 read, 1 write
+	t0       time.Time
+	doneFn   func(initiator.Response, error)
 }
 
-// newBenchSlot returns a slot with its own buffer and random source.
+// newBenchSlot returns a slot with its own random source, and its own
+// buffer unless the run shares the generator's.
 func newBenchSlot(s *initiator.Session, g *benchGen, w *benchWorker, seed uint64, stop *atomic.Bool, end func()) *benchSlot {
 	sl := &benchSlot{s: s, g: g, w: w, stop: stop, end: end,
-		rng: rand.New(rand.NewPCG(seed, 0x6c756e6172)), buf: make([]byte, g.bs), cdb: make([]byte, 0, 16)}
-	for j := range sl.buf {
-		sl.buf[j] = byte(j*7 + int(seed))
+		rng: rand.New(rand.NewPCG(seed, 0x6c756e6172)), cdb: make([]byte, 0, 16)}
+	sl.readBuf, sl.writeBuf = g.readBuf, g.writeBuf
+	if sl.readBuf == nil {
+		buf := benchPattern(g.bs, seed)
+		sl.readBuf, sl.writeBuf = buf, buf
 	}
 	sl.doneFn = sl.done
 	return sl
+}
+
+// benchPattern returns n bytes of a pattern that differs with seed.
+func benchPattern(n int64, seed uint64) []byte {
+	buf := make([]byte, n)
+	for j := range buf {
+		buf[j] = byte(j*7 + int(seed))
+	}
+	return buf
 }
 
 // prepare sets up the slot's next command and starts its clock; past the
@@ -423,11 +452,11 @@ func (sl *benchSlot) prepare() bool {
 	if sl.kind == 0 {
 		r := scsi.Read{LBA: lba, Blocks: blocks}
 		sl.cmd.CDB, _ = r.AppendBinary(sl.cdb[:0])
-		sl.cmd.DataIn = sl.buf
+		sl.cmd.DataIn = sl.readBuf
 	} else {
 		wr := scsi.Write{LBA: lba, Blocks: blocks}
 		sl.cmd.CDB, _ = wr.AppendBinary(sl.cdb[:0])
-		sl.cmd.DataOut = sl.buf
+		sl.cmd.DataOut = sl.writeBuf
 	}
 	sl.t0 = time.Now()
 	if !sl.t0.Before(g.end) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -190,6 +191,22 @@ func TestCLIInitiatorBench(t *testing.T) {
 		t.Fatalf("login bench printed %q", out)
 	}
 
+	// With shared buffers every write sends the same pattern; with one
+	// buffer per slot the slots' patterns differ.
+	for _, buffers := range []string{"shared", "slot"} {
+		runOK(t, initArgs(append([]string{"bench", portal, "--rw", "write", "--bs", "4K", "--qd", "4", "--buffers", buffers,
+			"--duration", "1s"}, tgt...)...)...)
+		first := runOK(t, initArgs(append([]string{"read", portal, "--lba", "0", "--blocks", "8"}, tgt...)...)...)
+		seen := map[string]bool{}
+		for lba := int64(0); lba < int64(cliInitSize)/4096; lba += 97 {
+			blk := runOK(t, initArgs(append([]string{"read", portal, "--lba", fmt.Sprint(lba * 8), "--blocks", "8"}, tgt...)...)...)
+			seen[blk] = true
+		}
+		if shared := first == string(benchPattern(4096, 0)); shared != (buffers == "shared") || (len(seen) == 1) != shared {
+			t.Errorf("--buffers %s: first 4 KiB is the shared pattern: %v; %d different 4 KiB contents", buffers, shared, len(seen))
+		}
+	}
+	runErr(t, []string{"--buffers"}, initArgs(append([]string{"bench", portal, "--buffers", "pooled"}, tgt...)...)...)
 	runErr(t, []string{"--rw"}, initArgs(append([]string{"bench", portal, "--rw", "sideways"}, tgt...)...)...)
 	runErr(t, []string{"--bs", "multiple"}, initArgs(append([]string{"bench", portal, "--bs", "1000"}, tgt...)...)...)
 }
