@@ -17,6 +17,9 @@
 # reads each Data-In segment iscsi-perf asks for into a recycled allocation
 # and discards it.
 #
+# Within a round, lunar runs first in odd rounds and libiscsi first in
+# even ones.
+#
 # Besides IOPS and MiB/s it reports, for each side, the CPU time its process
 # used per command (user+sys over commands, from GNU time) and its context
 # switches per command (voluntary+involuntary): both are less sensitive to
@@ -38,7 +41,7 @@ while [ $# -gt 0 ]; do
 	--portal) ext_portal=$2; shift 2 ;;
 	--iqn) ext_iqn=$2; shift 2 ;;
 	--baseline) baseline=$2; shift 2 ;;
-	-h|--help) sed -n 2,27p "$0"; exit 0 ;;
+	-h|--help) sed -n 2,30p "$0"; exit 0 ;;
 	*) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -159,23 +162,28 @@ libiscsi_login() {
 
 declare -a l4k p4k b4k l4kc p4kc b4kc l4ks p4ks b4ks l128 p128 b128 l128c p128c b128c l128s p128s b128s
 declare -a llog plog blog llogc plogc blogc llogs plogs blogs
+# One measurement each: they append to the arrays above.
+l4k_run() { read -r a _ c x < <(lunar_io "$lunar" randread 4K 32); l4k+=("$a"); l4kc+=("$c"); l4ks+=("$x"); }
+p4k_run() { read -r a _ c x < <(libiscsi_io 8 32 -r); p4k+=("$a"); p4kc+=("$c"); p4ks+=("$x"); }
+b4k_run() { read -r a _ c x < <(lunar_io "$baseline" randread 4K 32); b4k+=("$a"); b4kc+=("$c"); b4ks+=("$x"); }
+l128_run() { read -r _ b c x < <(lunar_io "$lunar" read 128K 8); l128+=("$b"); l128c+=("$c"); l128s+=("$x"); }
+p128_run() { read -r _ b c x < <(libiscsi_io 256 8); p128+=("$b"); p128c+=("$c"); p128s+=("$x"); }
+b128_run() { read -r _ b c x < <(lunar_io "$baseline" read 128K 8); b128+=("$b"); b128c+=("$c"); b128s+=("$x"); }
+llog_run() { read -r a c x < <(lunar_login "$lunar"); llog+=("$a"); llogc+=("$c"); llogs+=("$x"); }
+plog_run() { read -r a c x < <(libiscsi_login); plog+=("$a"); plogc+=("$c"); plogs+=("$x"); }
+blog_run() { read -r a c x < <(lunar_login "$baseline"); blog+=("$a"); blogc+=("$c"); blogs+=("$x"); }
+# pair ROUND LUNAR LIBISCSI BASELINE: runs the row's measurements, lunar
+# first in odd rounds and libiscsi first in even ones, so that neither
+# side always runs right after the other's (or the previous row's) load.
+pair() {
+	if [ $(($1 % 2)) -eq 1 ]; then "$2"; "$3"; else "$3"; "$2"; fi
+	if [ -n "$baseline" ]; then "$4"; fi
+}
 for r in $(seq "$rounds"); do
 	echo "round $r/$rounds" >&2
-	read -r a _ c x < <(lunar_io "$lunar" randread 4K 32); l4k+=("$a"); l4kc+=("$c"); l4ks+=("$x")
-	read -r a _ c x < <(libiscsi_io 8 32 -r); p4k+=("$a"); p4kc+=("$c"); p4ks+=("$x")
-	if [ -n "$baseline" ]; then
-		read -r a _ c x < <(lunar_io "$baseline" randread 4K 32); b4k+=("$a"); b4kc+=("$c"); b4ks+=("$x")
-	fi
-	read -r _ b c x < <(lunar_io "$lunar" read 128K 8); l128+=("$b"); l128c+=("$c"); l128s+=("$x")
-	read -r _ b c x < <(libiscsi_io 256 8); p128+=("$b"); p128c+=("$c"); p128s+=("$x")
-	if [ -n "$baseline" ]; then
-		read -r _ b c x < <(lunar_io "$baseline" read 128K 8); b128+=("$b"); b128c+=("$c"); b128s+=("$x")
-	fi
-	read -r a c x < <(lunar_login "$lunar"); llog+=("$a"); llogc+=("$c"); llogs+=("$x")
-	read -r a c x < <(libiscsi_login); plog+=("$a"); plogc+=("$c"); plogs+=("$x")
-	if [ -n "$baseline" ]; then
-		read -r a c x < <(lunar_login "$baseline"); blog+=("$a"); blogc+=("$c"); blogs+=("$x")
-	fi
+	pair "$r" l4k_run p4k_run b4k_run
+	pair "$r" l128_run p128_run b128_run
+	pair "$r" llog_run plog_run blog_run
 	echo "  4K IOPS lunar ${l4k[-1]} libiscsi ${p4k[-1]} (CPU µs/cmd ${l4kc[-1]} vs ${p4kc[-1]}, switches/cmd ${l4ks[-1]} vs ${p4ks[-1]});" \
 		"128K MiB/s ${l128[-1]} vs ${p128[-1]} (CPU µs/cmd ${l128c[-1]} vs ${p128c[-1]}, switches/cmd ${l128s[-1]} vs ${p128s[-1]});" \
 		"login µs ${llog[-1]} vs ${plog[-1]} (CPU µs ${llogc[-1]} vs ${plogc[-1]}, switches ${llogs[-1]} vs ${plogs[-1]})" >&2
