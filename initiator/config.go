@@ -285,7 +285,10 @@ func checkName(s string) error {
 	if _, err := iscsi.ParseName(s); err != nil {
 		return err
 	}
-	slot.Store(&s)
+	// A copy, so that s itself does not escape: only this slow path
+	// allocates.
+	v := s
+	slot.Store(&v)
 	return nil
 }
 

@@ -42,7 +42,9 @@ const connPollIn = unix.POLLIN
 // answers, as a C initiator's does.
 //
 // A goroutine in wait does not notice a read deadline nor Close (which
-// waits for it): shutdown wakes it.
+// waits for it): shutdown wakes it. One goroutine at a time reads and
+// waits (the login's, then the session's reader): they share the
+// poller's buffers.
 type connPoller struct {
 	rc  syscall.RawConn
 	fds [1]unix.PollFd
@@ -53,6 +55,12 @@ type connPoller struct {
 	rerr       error
 	readvOnce  func(fd uintptr) bool // reads once, never waits
 	readvUntil func(fd uintptr) bool // waits in the network poller while empty
+	// A wait's events, deadline and result, and the function given to
+	// rc.Control for it (made once, as the read functions).
+	wEvents   int16
+	wDeadline time.Time
+	werr      error
+	waitFn    func(fd uintptr)
 	// waiting is set around a wait, closing by closeWake: each checks
 	// the other's flag after setting its own, so either the wait sees
 	// closing or closeWake sees the wait.
@@ -75,6 +83,7 @@ func newConnPoller(nc net.Conn) *connPoller {
 		p.readv(int(fd))
 		return p.rn > 0 || p.rerr != nil
 	}
+	p.waitFn = p.pollFD
 	return p
 }
 
@@ -152,29 +161,34 @@ func (p *connPoller) wait(events int16, deadline time.Time) error {
 	if p.closing.Load() {
 		return net.ErrClosed
 	}
-	var perr error
-	err := p.rc.Control(func(fd uintptr) {
-		p.fds[0] = unix.PollFd{Fd: int32(fd), Events: events}
-		for {
-			timeout := time.Duration(-1)
-			if !deadline.IsZero() {
-				if timeout = time.Until(deadline); timeout <= 0 {
-					perr = os.ErrDeadlineExceeded
-					return
-				}
-			}
-			n, e := connPoll(p.fds[:], timeout)
-			if e == unix.EINTR || e == nil && n == 0 {
-				continue // the loop sees a deadline that passed
-			}
-			perr = e
-			return
-		}
-	})
+	p.wEvents, p.wDeadline, p.werr = events, deadline, nil
+	err := p.rc.Control(p.waitFn)
 	if err == nil {
-		err = perr
+		err = p.werr
 	}
+	p.wDeadline, p.werr = time.Time{}, nil
 	return err
+}
+
+// pollFD is wait's poll(2) loop on fd, for p.wEvents until p.wDeadline;
+// its result goes to p.werr.
+func (p *connPoller) pollFD(fd uintptr) {
+	p.fds[0] = unix.PollFd{Fd: int32(fd), Events: p.wEvents}
+	for {
+		timeout := time.Duration(-1)
+		if !p.wDeadline.IsZero() {
+			if timeout = time.Until(p.wDeadline); timeout <= 0 {
+				p.werr = os.ErrDeadlineExceeded
+				return
+			}
+		}
+		n, e := connPoll(p.fds[:], timeout)
+		if e == unix.EINTR || e == nil && n == 0 {
+			continue // the loop sees a deadline that passed
+		}
+		p.werr = e
+		return
+	}
 }
 
 // writeAll writes what cw holds, waiting in poll(2) while the socket is
