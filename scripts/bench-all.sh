@@ -237,7 +237,12 @@ failed_block() {
 	echo "## Initiators: lunar initiator bench vs libiscsi"
 	echo
 	echo "scripts/bench-initiator.sh: \`lunar initiator bench\` against libiscsi's iscsi-perf on the same LUN 1,"
-	echo "and a login loop against scripts/libiscsi-login-bench.c, in $rounds interleaved rounds of $seconds s."
+	echo "and a login loop against scripts/libiscsi-login-bench.c, in $rounds interleaved rounds of $seconds s"
+	echo "(lunar first in odd rounds, libiscsi first in even ones). lunar's I/O rows use its defaults:"
+	echo "completion callbacks (--api async) and one shared buffer for all reads (--buffers shared), as"
+	echo "iscsi-perf drives libiscsi's asynchronous API and libiscsi reads the data it asks for into a"
+	echo "recycled allocation and discards it; with a buffer per queue slot (--buffers slot) each read lands"
+	echo "in memory that is colder in cache, which costs a 128 KiB command a few microseconds of CPU."
 	echo
 	echo "### Against tgtd"
 	echo
