@@ -237,8 +237,9 @@ failed_block() {
 	echo "## Initiators: lunar initiator bench vs libiscsi"
 	echo
 	echo "scripts/bench-initiator.sh: \`lunar initiator bench\` against libiscsi's iscsi-perf on the same LUN 1,"
-	echo "and a login loop against scripts/libiscsi-login-bench.c, in $rounds interleaved rounds of $seconds s"
-	echo "(lunar first in odd rounds, libiscsi first in even ones). lunar's I/O rows use its defaults:"
+	echo "and a login loop against scripts/libiscsi-login-bench.c, in $((rounds + rounds % 2)) interleaved rounds of $seconds s"
+	echo "(lunar first in odd rounds, libiscsi first in even ones: an even count, so that each runs first"
+	echo "equally often). lunar's I/O rows use its defaults:"
 	echo "completion callbacks (--api async) and one shared buffer for all reads (--buffers shared), as"
 	echo "iscsi-perf drives libiscsi's asynchronous API and libiscsi reads the data it asks for into a"
 	echo "recycled allocation and discards it; with a buffer per queue slot (--buffers slot) each read lands"

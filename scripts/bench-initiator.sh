@@ -18,7 +18,8 @@
 # and discards it.
 #
 # Within a round, lunar runs first in odd rounds and libiscsi first in
-# even ones.
+# even ones; an odd --rounds gets one round more, so that each side runs
+# first equally often.
 #
 # Besides IOPS and MiB/s it reports, for each side, the CPU time its process
 # used per command (user+sys over commands, from GNU time) and its context
@@ -31,7 +32,7 @@
 # libiscsi-dev, and GNU time (/usr/bin/time).
 set -euo pipefail
 
-rounds=3 seconds=10 cycles=200 port= ext_portal= ext_iqn= baseline=
+rounds=4 seconds=10 cycles=200 port= ext_portal= ext_iqn= baseline=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rounds) rounds=$2; shift 2 ;;
@@ -41,10 +42,15 @@ while [ $# -gt 0 ]; do
 	--portal) ext_portal=$2; shift 2 ;;
 	--iqn) ext_iqn=$2; shift 2 ;;
 	--baseline) baseline=$2; shift 2 ;;
-	-h|--help) sed -n 2,30p "$0"; exit 0 ;;
+	-h|--help) sed -n 2,32p "$0"; exit 0 ;;
 	*) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
+[[ $rounds =~ ^[0-9]+$ ]] && [ "$rounds" -ge 1 ] || { echo "--rounds $rounds: want a whole number of at least 1" >&2; exit 2; }
+if [ $((rounds % 2)) -eq 1 ]; then
+	rounds=$((rounds + 1))
+	echo "bench-initiator: $rounds rounds, one more than asked, so that lunar and libiscsi each run first in half of them" >&2
+fi
 [[ $seconds =~ ^[0-9]+$ ]] && [ "$seconds" -ge 2 ] || { echo "--seconds $seconds: want a whole number of at least 2 (iscsi-perf reports its average once a second)" >&2; exit 2; }
 for t in tgtd tgtadm iscsi-perf gcc go jq python3 /usr/bin/time; do
 	command -v "$t" >/dev/null || { echo "missing $t: install tgt, libiscsi-bin, libiscsi-dev, gcc, time, jq, python3 and Go" >&2; exit 1; }
