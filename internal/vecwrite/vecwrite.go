@@ -14,6 +14,10 @@ type Collector struct {
 	// Bufs are the buffers not written yet, in order.
 	Bufs [][]byte
 	wv   net.Buffers
+	// TryWrite's function for the socket, bound to self, and its error.
+	self    *Collector
+	writeFn func(fd uintptr) bool
+	werr    error
 }
 
 // Write keeps p.

@@ -90,3 +90,39 @@ func TestCollectorTryWrite(t *testing.T) {
 		t.Fatal("TryWrite on a closed socket: no error")
 	}
 }
+
+// TryWrite allocates nothing, and a Collector copied after its first
+// TryWrite writes its own buffers, not the original's.
+func TestCollectorTryWriteNoAlloc(t *testing.T) {
+	a, b := tcpPair(t)
+	rc, err := a.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte("0123456789")
+	var c Collector
+	allocs := testing.AllocsPerRun(100, func() {
+		c.Write(msg)
+		if done, err := c.TryWrite(rc); !done || err != nil {
+			t.Fatalf("TryWrite = %v, %v", done, err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("TryWrite: %v allocations per call, want 0", allocs)
+	}
+	if _, err := io.ReadFull(b, make([]byte, 101*len(msg))); err != nil {
+		t.Fatal(err)
+	}
+
+	c2 := c
+	c.Reset()
+	c2.Bufs = nil
+	c2.Write([]byte("copy"))
+	if done, err := c2.TryWrite(rc); !done || err != nil || len(c2.Bufs) != 0 {
+		t.Fatalf("copied Collector: TryWrite = %v, %v, %d kept", done, err, len(c2.Bufs))
+	}
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(b, got); err != nil || string(got) != "copy" {
+		t.Fatalf("read %q, %v; want the copy's buffer", got, err)
+	}
+}

@@ -16,32 +16,41 @@ const maxIOV = 1024
 // without blocking (writev), and keeps the rest. It reports whether
 // everything was written.
 func (c *Collector) TryWrite(rc syscall.RawConn) (done bool, err error) {
-	var werr error
-	err = rc.Write(func(fd uintptr) bool {
-		for len(c.Bufs) > 0 {
-			n, e := unix.Writev(int(fd), c.Bufs[:min(len(c.Bufs), maxIOV)])
-			if n > 0 {
-				c.consume(n)
-			}
-			if e == unix.EINTR {
-				continue
-			}
-			if e != nil {
-				if e != unix.EAGAIN {
-					werr = e
-				}
-				break
-			}
-			if n <= 0 {
-				break
-			}
-		}
-		// Done either way: never wait for the socket to become
-		// writable.
-		return true
-	})
-	if err == nil {
-		err = werr
+	if c.self != c {
+		// The function given to rc.Write is made once per Collector (a
+		// closure per call would be an allocation per write), and again
+		// if the Collector was copied.
+		c.self, c.writeFn = c, c.writeSome
 	}
+	c.werr = nil
+	err = rc.Write(c.writeFn)
+	if err == nil {
+		err = c.werr
+	}
+	c.werr = nil
 	return len(c.Bufs) == 0 && err == nil, err
+}
+
+// writeSome is TryWrite's writev loop on fd; its error goes to c.werr. It
+// never asks to wait for the socket to become writable.
+func (c *Collector) writeSome(fd uintptr) bool {
+	for len(c.Bufs) > 0 {
+		n, e := unix.Writev(int(fd), c.Bufs[:min(len(c.Bufs), maxIOV)])
+		if n > 0 {
+			c.consume(n)
+		}
+		if e == unix.EINTR {
+			continue
+		}
+		if e != nil {
+			if e != unix.EAGAIN {
+				c.werr = e
+			}
+			break
+		}
+		if n <= 0 {
+			break
+		}
+	}
+	return true
 }
