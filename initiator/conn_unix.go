@@ -161,17 +161,16 @@ func (p *connPoller) wait(events int16, deadline time.Time) error {
 	if p.closing.Load() {
 		return net.ErrClosed
 	}
-	p.wEvents, p.wDeadline, p.werr = events, deadline, nil
+	p.wEvents, p.wDeadline = events, deadline
 	err := p.rc.Control(p.waitFn)
 	if err == nil {
-		err = p.werr
+		err = p.werr // pollFD ran and set it
 	}
-	p.wDeadline, p.werr = time.Time{}, nil
 	return err
 }
 
 // pollFD is wait's poll(2) loop on fd, for p.wEvents until p.wDeadline;
-// its result goes to p.werr.
+// it always sets p.werr to its result.
 func (p *connPoller) pollFD(fd uintptr) {
 	p.fds[0] = unix.PollFd{Fd: int32(fd), Events: p.wEvents}
 	for {

@@ -168,16 +168,29 @@ libiscsi_login() {
 
 declare -a l4k p4k b4k l4kc p4kc b4kc l4ks p4ks b4ks l128 p128 b128 l128c p128c b128c l128s p128s b128s
 declare -a llog plog blog llogc plogc blogc llogs plogs blogs
-# One measurement each: they append to the arrays above.
-l4k_run() { read -r a _ c x < <(lunar_io "$lunar" randread 4K 32); l4k+=("$a"); l4kc+=("$c"); l4ks+=("$x"); }
-p4k_run() { read -r a _ c x < <(libiscsi_io 8 32 -r); p4k+=("$a"); p4kc+=("$c"); p4ks+=("$x"); }
-b4k_run() { read -r a _ c x < <(lunar_io "$baseline" randread 4K 32); b4k+=("$a"); b4kc+=("$c"); b4ks+=("$x"); }
-l128_run() { read -r _ b c x < <(lunar_io "$lunar" read 128K 8); l128+=("$b"); l128c+=("$c"); l128s+=("$x"); }
-p128_run() { read -r _ b c x < <(libiscsi_io 256 8); p128+=("$b"); p128c+=("$c"); p128s+=("$x"); }
-b128_run() { read -r _ b c x < <(lunar_io "$baseline" read 128K 8); b128+=("$b"); b128c+=("$c"); b128s+=("$x"); }
-llog_run() { read -r a c x < <(lunar_login "$lunar"); llog+=("$a"); llogc+=("$c"); llogs+=("$x"); }
-plog_run() { read -r a c x < <(libiscsi_login); plog+=("$a"); plogc+=("$c"); plogs+=("$x"); }
-blog_run() { read -r a c x < <(lunar_login "$baseline"); blog+=("$a"); blogc+=("$c"); blogs+=("$x"); }
+# keep NAME K CMD...: runs CMD, which prints its measures and then CPU
+# µs and context switches per command (or cycle), and appends its K-th
+# field (from 0) to the array NAME, its CPU to NAMEc and its switches to
+# NAMEs.
+keep() {
+	local -n v=$1 c=${1}c s=${1}s
+	local k=$2 f
+	shift 2
+	read -r -a f < <("$@")
+	v+=("${f[k]}")
+	c+=("${f[-2]}")
+	s+=("${f[-1]}")
+}
+# One measurement each, into the arrays above.
+l4k_run() { keep l4k 0 lunar_io "$lunar" randread 4K 32; }
+p4k_run() { keep p4k 0 libiscsi_io 8 32 -r; }
+b4k_run() { keep b4k 0 lunar_io "$baseline" randread 4K 32; }
+l128_run() { keep l128 1 lunar_io "$lunar" read 128K 8; }
+p128_run() { keep p128 1 libiscsi_io 256 8; }
+b128_run() { keep b128 1 lunar_io "$baseline" read 128K 8; }
+llog_run() { keep llog 0 lunar_login "$lunar"; }
+plog_run() { keep plog 0 libiscsi_login; }
+blog_run() { keep blog 0 lunar_login "$baseline"; }
 # pair ROUND LUNAR LIBISCSI BASELINE: runs the row's measurements, lunar
 # first in odd rounds and libiscsi first in even ones, so that neither
 # side always runs right after the other's (or the previous row's) load.

@@ -27,7 +27,6 @@ func (c *Collector) TryWrite(rc syscall.RawConn) (done bool, err error) {
 	if err == nil {
 		err = c.werr
 	}
-	c.werr = nil
 	return len(c.Bufs) == 0 && err == nil, err
 }
 
