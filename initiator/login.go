@@ -88,7 +88,7 @@ func loginDialOnce(ctx context.Context, cfg *Config, typ iscsi.SessionType) (*lo
 		}
 	}()
 	lc.connect = func() error {
-		nc, err := d.DialContext(dctx, "tcp", cfg.Portal)
+		nc, err := loginConnect(dctx, &d, cfg, kernel, start.Add(cfg.LoginTimeout))
 		if err != nil {
 			return fmt.Errorf("initiator: connect %s: %w", cfg.Portal, err)
 		}

@@ -1,10 +1,29 @@
 package initiator
 
 import (
+	"context"
 	"net"
+	"runtime"
 	"syscall"
 	"time"
 )
+
+// loginConnect connects to cfg.Portal. A kernel-bounded login (see
+// loginKernelBound) that waits in poll(2) (more than one P) gets a bare
+// socket (see sockConn), connected by deadline; any other, or a portal
+// dialSock does not take, gets Go's dialer d under ctx.
+func loginConnect(ctx context.Context, d *net.Dialer, cfg *Config, kernel bool, deadline time.Time) (net.Conn, error) {
+	if kernel && runtime.GOMAXPROCS(0) > 1 {
+		sc, err := dialSock(cfg.Portal, loginSYNCount(cfg.LoginTimeout), cfg.NOPInterval <= 0, deadline)
+		if err == nil {
+			return sc, nil
+		}
+		if err != errSockPortal {
+			return nil, err
+		}
+	}
+	return d.DialContext(ctx, "tcp", cfg.Portal)
+}
 
 // loginKernelBound has the kernel bound d's connects to at most timeout,
 // with the number of SYN retransmissions (TCP_SYNCNT) whose exponential

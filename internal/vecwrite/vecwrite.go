@@ -5,7 +5,10 @@
 // reader).
 package vecwrite
 
-import "net"
+import (
+	"net"
+	"syscall"
+)
 
 // Collector is an io.Writer that keeps each buffer written to it, without
 // copying it. The buffers must stay valid until they are written or Reset
@@ -15,20 +18,36 @@ type Collector struct {
 	Bufs [][]byte
 	wv   net.Buffers
 	// TryWrite's function for the socket, bound to self, and its error.
-	self    *Collector
-	writeFn func(fd uintptr) bool
-	werr    error
+	self       *Collector
+	writeFn    func(fd uintptr) bool
+	writeAllFn func(fd uintptr) bool
+	werr       error
 }
 
-// Write keeps p.
+// Write keeps p (unless empty).
 func (c *Collector) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
 	c.Bufs = append(c.Bufs, p)
 	return len(p), nil
 }
 
 // WriteTo writes the kept buffers to nc, blocking, with writev on a TCP
-// connection, and forgets them.
+// connection, and forgets them. A connection that is not a *net.TCPConn
+// but gives raw access to its socket (syscall.Conn) is written with
+// writev too, waiting for the socket through its RawConn.
 func (c *Collector) WriteTo(nc net.Conn) error {
+	if _, ok := nc.(*net.TCPConn); !ok {
+		if sc, ok := nc.(syscall.Conn); ok {
+			if rc, err := sc.SyscallConn(); err == nil && rc != nil {
+				if done, err := c.writeAll(rc); done {
+					c.Reset()
+					return err
+				}
+			}
+		}
+	}
 	c.wv = c.Bufs
 	_, err := c.wv.WriteTo(nc)
 	c.wv = nil

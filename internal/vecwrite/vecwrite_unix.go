@@ -3,6 +3,7 @@
 package vecwrite
 
 import (
+	"os"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -16,18 +17,39 @@ const maxIOV = 1024
 // without blocking (writev), and keeps the rest. It reports whether
 // everything was written.
 func (c *Collector) TryWrite(rc syscall.RawConn) (done bool, err error) {
-	if c.self != c {
-		// The function given to rc.Write is made once per Collector (a
-		// closure per call would be an allocation per write), and again
-		// if the Collector was copied.
-		c.self, c.writeFn = c, c.writeSome
-	}
+	c.bind()
 	c.werr = nil
 	err = rc.Write(c.writeFn)
 	if err == nil {
 		err = c.werr
 	}
 	return len(c.Bufs) == 0 && err == nil, err
+}
+
+// bind makes the functions given to rc.Write, bound to c: once per
+// Collector (a closure per call would be an allocation per write), and
+// again if the Collector was copied.
+func (c *Collector) bind() {
+	if c.self != c {
+		c.self, c.writeFn = c, c.writeSome
+		c.writeAllFn = func(fd uintptr) bool {
+			c.writeSome(fd)
+			return len(c.Bufs) == 0 || c.werr != nil
+		}
+	}
+}
+
+// writeAll writes every kept buffer to the socket with writev, waiting
+// through rc while the socket is full. It reports true: the buffers were
+// handled (written, or not for the error it returns).
+func (c *Collector) writeAll(rc syscall.RawConn) (handled bool, err error) {
+	c.bind()
+	c.werr = nil
+	err = rc.Write(c.writeAllFn)
+	if err == nil && c.werr != nil {
+		err = os.NewSyscallError("writev", c.werr)
+	}
+	return true, err
 }
 
 // writeSome is TryWrite's writev loop on fd; its error goes to c.werr. It
