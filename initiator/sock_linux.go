@@ -24,7 +24,8 @@ import (
 // epoll_ctl calls that add and remove the socket and, above all, the
 // wake-ups of a runtime thread idle in epoll_wait (a pending timer keeps
 // one there) for every answer of the target. Against tgtd a
-// login+logout cycle took about 37 µs less CPU time this way.
+// login+logout cycle took about 20 µs less CPU time and 13 µs less wall
+// time this way (230 -> 217 µs, libiscsi 216, 8 interleaved rounds).
 //
 // Once promoted (registered with the poller as an *os.File) it behaves
 // as a net.Conn of Go's own, with the same errors (*net.OpError,
@@ -187,10 +188,7 @@ func (c *sockConn) promote() (*sockFile, error) {
 	// a Close meanwhile leaves it to release, which closes the file.
 	defer c.release()
 	f := os.NewFile(uintptr(c.fd), "tcp "+c.raddr.String())
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
+	rc, _ := f.SyscallConn() // only a nil *os.File has none
 	pf = &sockFile{f: f, rc: rc}
 	c.file.Store(pf)
 	return pf, nil
@@ -384,9 +382,10 @@ func (c *sockConn) rawTry(f func(fd uintptr) bool) (*sockFile, error) {
 	return c.promote()
 }
 
-// rawErr gives a closed file's RawConn error as net.ErrClosed.
+// rawErr gives a RawConn error of the promoted file after Close as
+// net.ErrClosed (the file says "use of closed file").
 func (c *sockConn) rawErr(err error) error {
-	if err != nil && errors.Is(err, os.ErrClosed) {
+	if err != nil && c.state.Load()&sockClosed != 0 {
 		return net.ErrClosed
 	}
 	return err

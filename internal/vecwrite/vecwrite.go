@@ -41,7 +41,7 @@ func (c *Collector) WriteTo(nc net.Conn) error {
 	if _, ok := nc.(*net.TCPConn); !ok {
 		if sc, ok := nc.(syscall.Conn); ok {
 			if rc, err := sc.SyscallConn(); err == nil && rc != nil {
-				if done, err := c.writeAll(rc); done {
+				if handled, err := c.writeAll(rc); handled {
 					c.Reset()
 					return err
 				}

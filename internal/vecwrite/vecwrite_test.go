@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"syscall"
 	"testing"
 )
 
@@ -124,5 +125,61 @@ func TestCollectorTryWriteNoAlloc(t *testing.T) {
 	got := make([]byte, 4)
 	if _, err := io.ReadFull(b, got); err != nil || string(got) != "copy" {
 		t.Fatalf("read %q, %v; want the copy's buffer", got, err)
+	}
+}
+
+// rawOnlyConn is a connection that is not a *net.TCPConn but gives raw
+// access to its socket, as the initiator's bare sockets do.
+type rawOnlyConn struct {
+	net.Conn
+	sc *net.TCPConn
+}
+
+func (r rawOnlyConn) SyscallConn() (syscall.RawConn, error) { return r.sc.SyscallConn() }
+
+// countWrites counts the Write calls that reach the connection itself
+// (net.Buffers' fallback: one per buffer).
+type countWrites struct {
+	rawOnlyConn
+	writes *int
+}
+
+func (c countWrites) Write(p []byte) (int, error) {
+	*c.writes++
+	return c.rawOnlyConn.Write(p)
+}
+
+// WriteTo writes a connection that only gives raw access with writev
+// through its RawConn, waits while the socket is full, and keeps no
+// empty buffer.
+func TestCollectorWriteToRawConn(t *testing.T) {
+	a, b := tcpPair(t)
+	a.SetWriteBuffer(16 << 10)
+	var want bytes.Buffer
+	var c Collector
+	for i := range 2000 {
+		p := bytes.Repeat([]byte{byte(i)}, 1+i%900)
+		want.Write(p)
+		c.Write(p)
+		c.Write(nil)
+	}
+	if len(c.Bufs) != 2000 {
+		t.Fatalf("%d buffers kept for 2000 non-empty and 2000 empty writes", len(c.Bufs))
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		buf, _ := io.ReadAll(b)
+		got <- buf
+	}()
+	writes := 0
+	if err := c.WriteTo(countWrites{rawOnlyConn{a, a}, &writes}); err != nil {
+		t.Fatal(err)
+	}
+	if writes != 0 || len(c.Bufs) != 0 {
+		t.Fatalf("WriteTo made %d Write calls and kept %d buffers; want writev through the RawConn and none kept", writes, len(c.Bufs))
+	}
+	a.CloseWrite()
+	if g := <-got; !bytes.Equal(g, want.Bytes()) {
+		t.Fatalf("the peer read %d bytes, not the %d written in order", len(g), want.Len())
 	}
 }
