@@ -21,8 +21,10 @@
 # even ones; an odd --rounds gets one round more, so that each side runs
 # first equally often.
 #
-# Besides IOPS and MiB/s it reports, for each side, the CPU time its process
-# used per command (user+sys over commands, from GNU time) and its context
+# Each row gives medians, their ratio and in how many rounds lunar did
+# better than libiscsi in the same round (LUNAR AHEAD). Besides IOPS and
+# MiB/s it reports, for each side, the CPU time its process used per
+# command (user+sys over commands, from GNU time) and its context
 # switches per command (voluntary+involuntary): both are less sensitive to
 # a noisy machine than wall-clock rates. The login row's libiscsi peer is
 # scripts/libiscsi-login-bench.c, built here with gcc: N connect+login+logout
@@ -42,7 +44,7 @@ while [ $# -gt 0 ]; do
 	--portal) ext_portal=$2; shift 2 ;;
 	--iqn) ext_iqn=$2; shift 2 ;;
 	--baseline) baseline=$2; shift 2 ;;
-	-h|--help) sed -n 2,32p "$0"; exit 0 ;;
+	-h|--help) sed -n 2,34p "$0"; exit 0 ;;
 	*) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -214,6 +216,21 @@ done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2f", a / b }'; }
+# ahead BETTER N LUNAR-VALUES... LIBISCSI-VALUES...: "K/N", the rounds in
+# which lunar did better than libiscsi in the same round (a paired count:
+# on a noisy machine a median ratio near 1 says less than this does).
+ahead() {
+	local better=$1 n=$2
+	shift 2
+	printf '%s\n' "$@" | awk -v n="$n" -v better="$better" '
+		{ v[NR] = $1 }
+		END {
+			k = 0
+			for (i = 1; i <= n; i++)
+				if ((better == "higher" && v[i] > v[i + n]) || (better == "lower" && v[i] < v[i + n])) k++
+			printf "%d/%d", k, n
+		}'
+}
 row() { # row NAME FMT BETTER LUNAR-VALUES... -- LIBISCSI-VALUES... [-- BASELINE-VALUES...]
 	local name=$1 fmt=$2 better=$3
 	shift 3
@@ -228,19 +245,21 @@ row() { # row NAME FMT BETTER LUNAR-VALUES... -- LIBISCSI-VALUES... [-- BASELINE
 	if [ -n "$baseline" ]; then
 		o=$(printf "\t$fmt\t%s" "$(median "${c[@]}")" "$(ratio "$m" "$(median "${c[@]}")")")
 	fi
-	printf "%s\t$fmt\t$fmt\t%s\t%s%s\n" "$name" "$m" "$n" "$(ratio "$m" "$n")" "$better" "$o"
+	printf "%s\t$fmt\t$fmt\t%s\t%s\t%s%s\n" "$name" "$m" "$n" "$(ratio "$m" "$n")" "$better" \
+		"$(ahead "$better" "${#a[@]}" "${a[@]}" "${b[@]}")" "$o"
 }
 
 echo
 echo "machine: $(uname -srm); $(nproc) CPUs; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); $(go version | cut -d' ' -f3); $(tgtd --version 2>/dev/null | head -1 || echo tgtd)"
 echo "target: tgtd on $portal, LUN 1 = 1 GiB file; $rounds interleaved rounds of ${seconds}s, $cycles login cycles; medians"
+echo "LUNAR AHEAD: in how many rounds lunar did better than libiscsi in the same round"
 echo "libiscsi: iscsi-perf for I/O (its command count estimated as average IOPS x seconds), scripts/libiscsi-login-bench.c for logins"
 echo
 {
 	if [ -n "$baseline" ]; then
-		printf 'TEST\tLUNAR\tLIBISCSI\tLUNAR/LIBISCSI\tBETTER\tBASELINE\tLUNAR/BASELINE\n'
+		printf 'TEST\tLUNAR\tLIBISCSI\tLUNAR/LIBISCSI\tBETTER\tLUNAR AHEAD\tBASELINE\tLUNAR/BASELINE\n'
 	else
-		printf 'TEST\tLUNAR\tLIBISCSI\tLUNAR/LIBISCSI\tBETTER\n'
+		printf 'TEST\tLUNAR\tLIBISCSI\tLUNAR/LIBISCSI\tBETTER\tLUNAR AHEAD\n'
 	fi
 	row '4 KiB random read QD32 (IOPS)' '%.0f' higher "${l4k[@]}" -- "${p4k[@]}" -- "${b4k[@]}"
 	row '  CPU µs per command' '%.2f' lower "${l4kc[@]}" -- "${p4kc[@]}" -- "${b4kc[@]}"
