@@ -34,7 +34,7 @@
 # libiscsi-dev, and GNU time (/usr/bin/time).
 set -euo pipefail
 
-rounds=4 seconds=10 cycles=200 port= ext_portal= ext_iqn= baseline=
+rounds=4 seconds=10 cycles=200 port='' ext_portal='' ext_iqn='' baseline=''
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rounds) rounds=$2; shift 2 ;;
@@ -136,7 +136,7 @@ lunar_io() {
 libiscsi_io() {
 	local blocks=$1 qd=$2 rnd=${3:-}
 	local out line iops
-	out=$(timed "$work/time" timeout -s INT "$seconds" iscsi-perf $rnd -m "$qd" -b "$blocks" "$url" 2>&1 || true)
+	out=$(timed "$work/time" timeout -s INT "$seconds" iscsi-perf ${rnd:+"$rnd"} -m "$qd" -b "$blocks" "$url" 2>&1 || true)
 	echo "$out" >>"$work/iscsi-perf.log"
 	# Its progress lines: "... iops average N (M MB/s) ..." once a second, M
 	# in MiB/s (bytes / 2^20); the last one averages the whole run so far.
