@@ -169,24 +169,29 @@ func (p *connPoller) wait(events int16, deadline time.Time) error {
 	return err
 }
 
-// pollFD is wait's poll(2) loop on fd, for p.wEvents until p.wDeadline;
-// it always sets p.werr to its result.
+// pollFD is wait's poll(2) on fd, for p.wEvents until p.wDeadline; it
+// always sets p.werr to its result.
 func (p *connPoller) pollFD(fd uintptr) {
 	p.fds[0] = unix.PollFd{Fd: int32(fd), Events: p.wEvents}
+	p.werr = connPollUntil(p.fds[:], p.wDeadline)
+}
+
+// connPollUntil waits in poll(2) until one of fds is ready (or has
+// failed) or deadline, if not zero, has passed, which it reports as
+// os.ErrDeadlineExceeded; an interrupted wait goes on.
+func connPollUntil(fds []unix.PollFd, deadline time.Time) error {
 	for {
 		timeout := time.Duration(-1)
-		if !p.wDeadline.IsZero() {
-			if timeout = time.Until(p.wDeadline); timeout <= 0 {
-				p.werr = os.ErrDeadlineExceeded
-				return
+		if !deadline.IsZero() {
+			if timeout = time.Until(deadline); timeout <= 0 {
+				return os.ErrDeadlineExceeded
 			}
 		}
-		n, e := connPoll(p.fds[:], timeout)
-		if e == unix.EINTR || e == nil && n == 0 {
+		n, err := connPoll(fds, timeout)
+		if err == unix.EINTR || err == nil && n == 0 {
 			continue // the loop sees a deadline that passed
 		}
-		p.werr = e
-		return
+		return err
 	}
 }
 

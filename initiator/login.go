@@ -88,12 +88,15 @@ func loginDialOnce(ctx context.Context, cfg *Config, typ iscsi.SessionType) (*lo
 		}
 	}()
 	lc.connect = func() error {
-		nc, err := loginConnect(dctx, &d, cfg, kernel, start.Add(cfg.LoginTimeout))
+		// With one P a thread blocked in poll(2) would hold up every
+		// other goroutine: the login waits in the network poller.
+		kernelPoll := runtime.GOMAXPROCS(0) > 1
+		nc, err := loginConnect(dctx, &d, cfg, kernel && kernelPoll, start.Add(cfg.LoginTimeout))
 		if err != nil {
 			return fmt.Errorf("initiator: connect %s: %w", cfg.Portal, err)
 		}
 		lc.nc, br.r = nc, nc
-		if runtime.GOMAXPROCS(0) > 1 {
+		if kernelPoll {
 			// The login waits for its answers in the kernel (see
 			// connPoller); the Full Feature Phase's reader goes on with
 			// it.

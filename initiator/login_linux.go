@@ -3,17 +3,16 @@ package initiator
 import (
 	"context"
 	"net"
-	"runtime"
 	"syscall"
 	"time"
 )
 
-// loginConnect connects to cfg.Portal. A kernel-bounded login (see
-// loginKernelBound) that waits in poll(2) (more than one P) gets a bare
-// socket (see sockConn), connected by deadline; any other, or a portal
-// dialSock does not take, gets Go's dialer d under ctx.
+// loginConnect connects to cfg.Portal. A login bounded in the kernel,
+// waits included (kernel: see loginKernelBound and connPoller), gets a
+// bare socket (see sockConn), connected by deadline; any other, or a
+// portal dialSock does not take, gets Go's dialer d under ctx.
 func loginConnect(ctx context.Context, d *net.Dialer, cfg *Config, kernel bool, deadline time.Time) (net.Conn, error) {
-	if kernel && runtime.GOMAXPROCS(0) > 1 {
+	if kernel {
 		sc, err := dialSock(cfg.Portal, loginSYNCount(cfg.LoginTimeout), cfg.NOPInterval <= 0, deadline)
 		if err == nil {
 			return sc, nil

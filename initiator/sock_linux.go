@@ -111,20 +111,12 @@ func dialSock(portal string, synCount int, keepAlive bool, deadline time.Time) (
 	case unix.EINPROGRESS, unix.EALREADY, unix.EINTR:
 		// Over loopback the handshake is over by now and the wait
 		// returns at once.
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
-		for {
-			timeout := time.Until(deadline)
-			if timeout <= 0 {
-				return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: raddr, Err: os.ErrDeadlineExceeded}
-			}
-			n, err := connPoll(fds, timeout)
-			if err == unix.EINTR || err == nil && n == 0 {
-				continue
-			}
-			if err != nil {
-				return fail("poll", err)
-			}
-			break
+		fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		switch err := connPollUntil(fds[:], deadline); {
+		case err == os.ErrDeadlineExceeded:
+			return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: raddr, Err: err}
+		case err != nil:
+			return fail("poll", err)
 		}
 		soerr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
 		if err != nil {
@@ -223,23 +215,19 @@ func (c *sockConn) promoted() (*sockFile, error) {
 }
 
 // Read reads in Go's network poller.
-func (c *sockConn) Read(b []byte) (int, error) {
-	pf, err := c.promoted()
-	if err != nil {
-		return 0, c.opErr("read", err)
-	}
-	n, err := pf.f.Read(b)
-	return n, c.opErr("read", err)
-}
+func (c *sockConn) Read(b []byte) (int, error) { return c.fileIO("read", (*os.File).Read, b) }
 
 // Write writes in Go's network poller.
-func (c *sockConn) Write(b []byte) (int, error) {
+func (c *sockConn) Write(b []byte) (int, error) { return c.fileIO("write", (*os.File).Write, b) }
+
+// fileIO runs io (the file's Read or Write) on the promoted socket.
+func (c *sockConn) fileIO(op string, io func(*os.File, []byte) (int, error), b []byte) (int, error) {
 	pf, err := c.promoted()
 	if err != nil {
-		return 0, c.opErr("write", err)
+		return 0, c.opErr(op, err)
 	}
-	n, err := pf.f.Write(b)
-	return n, c.opErr("write", err)
+	n, err := io(pf.f, b)
+	return n, c.opErr(op, err)
 }
 
 // Close closes the connection: at once, or when the raw system calls in
