@@ -62,6 +62,9 @@ type connReader struct {
 	// expectWait: the next read waits for it first instead of trying a
 	// read that would fail.
 	drained bool
+	// spins is the state polling for single answers shares (see
+	// connSpin): connSpinShared but in tests.
+	spins *connSpinState
 }
 
 // connKernelSlice bounds a single answer's wait in the kernel (a login's,
@@ -92,7 +95,7 @@ func (b *connReader) expectLarge(large bool) { b.headerOnly = large }
 
 // newConnReader returns a reader of r with the smallest buffer.
 func newConnReader(r io.Reader) *connReader {
-	return &connReader{r: r, buf: make([]byte, connReadMin)}
+	return &connReader{r: r, buf: make([]byte, connReadMin), spins: &connSpinShared}
 }
 
 // fillNow reads into the empty buffer what the connection holds already,
@@ -235,7 +238,7 @@ func (b *connReader) readConn(p, la []byte) (int, int, error) {
 			b.drained = false
 		} else if n, m, err := b.poll.tryReadv(p, la); n > 0 || err != nil {
 			if !asked.IsZero() {
-				connAnswerSeen(time.Since(asked))
+				b.spins.seen(time.Since(asked))
 			}
 			return n, m, err
 		}
@@ -246,7 +249,7 @@ func (b *connReader) readConn(p, la []byte) (int, int, error) {
 				asked = time.Now()
 			}
 			if n, m, err := b.spin(p, la, asked); n > 0 || err != nil {
-				connAnswerSeen(time.Since(asked))
+				b.spins.seen(time.Since(asked))
 				return n, m, err
 			}
 		}
@@ -282,7 +285,7 @@ func (b *connReader) readConn(p, la []byte) (int, int, error) {
 					continue
 				case sliced:
 					// Slow enough that polling for it is not worth it.
-					connAnswerSeen(time.Since(asked))
+					b.spins.seen(time.Since(asked))
 					return b.readNetpoll(p, la)
 				}
 			}
@@ -302,23 +305,27 @@ func (b *connReader) readConn(p, la []byte) (int, int, error) {
 // for no more CPU time (the sleep and the wake-up cost as much). The
 // poll lasts at most connSpin (per platform; zero where the CPU cannot
 // be handed over), only while the answers of late have come within it
-// (a slower target is not polled for),
-// and only in one goroutine of the process at a time, so that it never
-// holds up more than one P.
-var (
-	// connAnswerAvg is a moving average of how long single answers
-	// took, in nanoseconds, from the first read that found the socket
-	// empty (zero until one is seen).
-	connAnswerAvg atomic.Int64
-	// connSpinning is held by the goroutine that polls.
-	connSpinning atomic.Bool
-)
+// (a slower target is not polled for), and only in one goroutine of the
+// process at a time, so that it never holds up more than one P.
 
-// connAnswerSeen adds a single answer's wait to connAnswerAvg, with a
-// weight of 1/8.
-func connAnswerSeen(d time.Duration) {
-	avg := connAnswerAvg.Load()
-	connAnswerAvg.Store(avg + (int64(d)-avg)/8)
+// connSpinState is what polling for single answers learns and shares:
+// one per process (connSpinShared), which every connReader uses.
+type connSpinState struct {
+	// avg is a moving average of how long single answers took, in
+	// nanoseconds, from the first read that found the socket empty
+	// (zero until one is seen).
+	avg atomic.Int64
+	// busy is held by the goroutine that polls.
+	busy atomic.Bool
+}
+
+// connSpinShared is the process's connSpinState.
+var connSpinShared connSpinState
+
+// seen adds a single answer's wait to the average, with a weight of 1/8.
+func (st *connSpinState) seen(d time.Duration) {
+	avg := st.avg.Load()
+	st.avg.Store(avg + (int64(d)-avg)/8)
 }
 
 // spin polls the socket for a single answer, reading it into p and la
@@ -326,10 +333,11 @@ func connAnswerSeen(d time.Duration) {
 // it reads nothing (0, 0, nil) when polling is not worth it now or
 // another goroutine polls.
 func (b *connReader) spin(p, la []byte, asked time.Time) (int, int, error) {
-	if connSpin <= 0 || connAnswerAvg.Load() > int64(connSpin) || !connSpinning.CompareAndSwap(false, true) {
+	st := b.spins
+	if connSpin <= 0 || st.avg.Load() > int64(connSpin) || !st.busy.CompareAndSwap(false, true) {
 		return 0, 0, nil
 	}
-	defer connSpinning.Store(false)
+	defer st.busy.Store(false)
 	for time.Since(asked) < connSpin {
 		connYieldCPU()
 		if n, m, err := b.poll.tryReadv(p, la); n > 0 || err != nil {

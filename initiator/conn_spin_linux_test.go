@@ -7,14 +7,6 @@ import (
 	"time"
 )
 
-// connSpinState saves the process's polling state and restores it when
-// the test ends.
-func connSpinState(t *testing.T) {
-	t.Helper()
-	avg := connAnswerAvg.Load()
-	t.Cleanup(func() { connAnswerAvg.Store(avg); connSpinning.Store(false) })
-}
-
 // connTestReadable waits in the kernel until the client end of a pair
 // holds something to read.
 func connTestReadable(t *testing.T, br *connReader) {
@@ -33,13 +25,14 @@ func connTestWrite(t *testing.T, nc net.Conn, s string) {
 }
 
 func TestConnReaderSpin(t *testing.T) {
-	connSpinState(t)
 	client, server := connTestPair(t)
 	br := connTestKernelReader(t, client)
+	st := &connSpinState{} // this reader's own, not the process's
+	br.spins = st
 	buf := make([]byte, 16)
 
 	// An answer that is there is read.
-	connAnswerAvg.Store(0)
+	st.avg.Store(0)
 	connTestWrite(t, server, "ping")
 	connTestReadable(t, br)
 	if n, m, err := br.spin(buf, nil, time.Now()); n != 4 || m != 0 || err != nil || string(buf[:4]) != "ping" {
@@ -48,7 +41,7 @@ func TestConnReaderSpin(t *testing.T) {
 
 	// Answers of late took longer than connSpin: no polling, even with
 	// one waiting.
-	connAnswerAvg.Store(int64(connSpin) + 1)
+	st.avg.Store(int64(connSpin) + 1)
 	connTestWrite(t, server, "slow")
 	connTestReadable(t, br)
 	if n, m, err := br.spin(buf, nil, time.Now()); n != 0 || m != 0 || err != nil {
@@ -56,12 +49,12 @@ func TestConnReaderSpin(t *testing.T) {
 	}
 
 	// Another goroutine polls: this one does not.
-	connAnswerAvg.Store(0)
-	connSpinning.Store(true)
+	st.avg.Store(0)
+	st.busy.Store(true)
 	if n, m, err := br.spin(buf, nil, time.Now()); n != 0 || m != 0 || err != nil {
 		t.Fatalf("spin while another goroutine polls = %d, %d, %v, want no read", n, m, err)
 	}
-	connSpinning.Store(false)
+	st.busy.Store(false)
 	// What spin left is read as usual.
 	if _, err := io.ReadFull(br, buf[:4]); err != nil || string(buf[:4]) != "slow" {
 		t.Fatalf("read %q, %v, want slow", buf[:4], err)
@@ -76,8 +69,8 @@ func TestConnReaderSpin(t *testing.T) {
 	if d := time.Since(start); d < connSpin {
 		t.Fatalf("spin gave up after %v, before connSpin (%v)", d, connSpin)
 	}
-	if connSpinning.Load() {
-		t.Fatal("spin left connSpinning set")
+	if st.busy.Load() {
+		t.Fatal("spin left the state busy")
 	}
 
 	// The end of the stream ends the poll at once.
@@ -88,50 +81,50 @@ func TestConnReaderSpin(t *testing.T) {
 }
 
 // A single answer's wait (kernelSlice set) adds how long it took to
-// connAnswerAvg, whether it polled or slept: a target that answers
+// the average, whether it polled or slept: a target that answers
 // within connSpin again is polled for again.
 func TestConnReaderSingleAnswerLearns(t *testing.T) {
-	connSpinState(t)
 	client, server := connTestPair(t)
 	br := connTestKernelReader(t, client)
+	st := &connSpinState{} // this reader's own, not the process's
+	br.spins = st
 	br.kernelSlice = connKernelSlice
 	// As after a slow target: no polling, the read sleeps in poll(2).
-	connAnswerAvg.Store(int64(time.Second))
+	st.avg.Store(int64(time.Second))
 	connTestWrite(t, server, "answer")
 	br.expectWait() // a request was just sent
 	got := make([]byte, 6)
 	if _, err := io.ReadFull(br, got); err != nil || string(got) != "answer" {
 		t.Fatalf("read %q, %v", got, err)
 	}
-	if avg := connAnswerAvg.Load(); avg >= int64(time.Second) {
-		t.Fatalf("connAnswerAvg = %v after a quick answer, want below 1s", time.Duration(avg))
+	if avg := st.avg.Load(); avg >= int64(time.Second) {
+		t.Fatalf("average = %v after a quick answer, want below 1s", time.Duration(avg))
 	}
 	// A read that is not a single answer's wait (the session's reader)
 	// leaves it alone.
 	br.kernelSlice = 0
-	connAnswerAvg.Store(int64(time.Second))
+	st.avg.Store(int64(time.Second))
 	connTestWrite(t, server, "stream")
 	br.expectWait()
 	if _, err := io.ReadFull(br, got); err != nil || string(got) != "stream" {
 		t.Fatalf("read %q, %v", got, err)
 	}
-	if avg := connAnswerAvg.Load(); avg != int64(time.Second) {
-		t.Fatalf("connAnswerAvg = %v after a session read, want it unchanged (1s)", time.Duration(avg))
+	if avg := st.avg.Load(); avg != int64(time.Second) {
+		t.Fatalf("average = %v after a session read, want it unchanged (1s)", time.Duration(avg))
 	}
 }
 
-func TestConnAnswerSeen(t *testing.T) {
-	connSpinState(t)
-	connAnswerAvg.Store(0)
-	connAnswerSeen(80 * time.Microsecond)
-	if got := connAnswerAvg.Load(); got != int64(10*time.Microsecond) {
+func TestConnSpinStateSeen(t *testing.T) {
+	st := &connSpinState{}
+	st.seen(80 * time.Microsecond)
+	if got := st.avg.Load(); got != int64(10*time.Microsecond) {
 		t.Fatalf("avg after 80µs from 0 = %v, want 10µs (a weight of 1/8)", time.Duration(got))
 	}
-	connAnswerAvg.Store(int64(800 * time.Microsecond))
+	st.avg.Store(int64(800 * time.Microsecond))
 	for range 40 {
-		connAnswerSeen(40 * time.Microsecond)
+		st.seen(40 * time.Microsecond)
 	}
-	if got := time.Duration(connAnswerAvg.Load()); got > connSpin {
+	if got := time.Duration(st.avg.Load()); got > connSpin {
 		t.Fatalf("avg after 40 answers of 40µs = %v, want it back within connSpin (%v)", got, connSpin)
 	}
 }
