@@ -13,12 +13,6 @@ import (
 // connRaw returns nil: the reader never writes without blocking here.
 func connRaw(nc net.Conn) syscall.RawConn { return nil }
 
-// connSpin is zero: the reader never polls (see connReader.spin).
-const connSpin time.Duration = 0
-
-// connYieldCPU is unused here.
-func connYieldCPU() {}
-
 // connPollIn is unused here.
 const connPollIn = 1
 

@@ -15,11 +15,3 @@ func connPoll(fds []unix.PollFd, d time.Duration) (int, error) {
 	ts := unix.NsecToTimespec(int64(d))
 	return unix.Ppoll(fds, &ts, nil)
 }
-
-// connSpin is the longest a single answer is polled for before the
-// reader sleeps in ppoll(2) (see connReader.spin).
-const connSpin = 100 * time.Microsecond
-
-// connYieldCPU gives the CPU to another thread that wants it, if any
-// (sched_yield(2)).
-func connYieldCPU() { unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }

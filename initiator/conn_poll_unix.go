@@ -17,11 +17,3 @@ func connPoll(fds []unix.PollFd, d time.Duration) (int, error) {
 	}
 	return unix.Poll(fds, timeout)
 }
-
-// connSpin is zero: the reader sleeps in poll(2) at once (see
-// connReader.spin); polling without a way to hand the CPU over could
-// hold up a target that shares it.
-const connSpin time.Duration = 0
-
-// connYieldCPU is unused here.
-func connYieldCPU() {}
