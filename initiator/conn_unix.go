@@ -53,7 +53,7 @@ type connPoller struct {
 	iov        [2][]byte
 	rn, rm     int
 	rerr       error
-	readvOnce  func(fd uintptr) bool // reads once, never waits
+	readvOnce  func(fd uintptr)      // reads once (through rc.Control: it never waits)
 	readvUntil func(fd uintptr) bool // waits in the network poller while empty
 	// A wait's events, deadline and result, and the function given to
 	// rc.Control for it (made once, as the read functions).
@@ -75,10 +75,7 @@ func newConnPoller(nc net.Conn) *connPoller {
 		return nil
 	}
 	p := &connPoller{rc: rc}
-	p.readvOnce = func(fd uintptr) bool {
-		p.readv(int(fd))
-		return true
-	}
+	p.readvOnce = func(fd uintptr) { p.readv(int(fd)) }
 	p.readvUntil = func(fd uintptr) bool {
 		p.readv(int(fd))
 		return p.rn > 0 || p.rerr != nil
@@ -101,19 +98,22 @@ func (p *connPoller) tryRead(b []byte) (int, error) {
 // along with it when it is there already. It returns the bytes read into
 // b and into la.
 func (p *connPoller) tryReadv(b, la []byte) (n, m int, err error) {
-	return p.readvWith(p.readvOnce, b, la)
+	p.iov = [2][]byte{b, la}
+	err = p.rc.Control(p.readvOnce)
+	return p.readResult(err)
 }
 
 // readvNetpoll is tryReadv that waits in Go's network poller while the
 // socket is empty (bounded by the connection's read deadline).
 func (p *connPoller) readvNetpoll(b, la []byte) (n, m int, err error) {
-	return p.readvWith(p.readvUntil, b, la)
+	p.iov = [2][]byte{b, la}
+	err = p.rc.Read(p.readvUntil)
+	return p.readResult(err)
 }
 
-// readvWith reads into b and la with f, readvOnce or readvUntil.
-func (p *connPoller) readvWith(f func(fd uintptr) bool, b, la []byte) (n, m int, err error) {
-	p.iov = [2][]byte{b, la}
-	err = p.rc.Read(f)
+// readResult returns the results of a read into p.iov (err: the
+// RawConn's) and clears them.
+func (p *connPoller) readResult(err error) (n, m int, _ error) {
 	n, m = p.rn, p.rm
 	if err == nil {
 		err = p.rerr

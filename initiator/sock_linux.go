@@ -151,6 +151,19 @@ func (c *sockConn) acquire() (*sockFile, error) {
 	}
 }
 
+// ref takes a raw reference, promoted or not, that release gives back.
+func (c *sockConn) ref() error {
+	for {
+		s := c.state.Load()
+		if s&sockClosed != 0 {
+			return net.ErrClosed
+		}
+		if c.state.CompareAndSwap(s, s+1) {
+			return nil
+		}
+	}
+}
+
 // release gives back a raw reference; the last one after Close closes
 // the descriptor.
 func (c *sockConn) release() {
@@ -227,7 +240,7 @@ func (c *sockConn) fileIO(op string, io func(*os.File, []byte) (int, error), b [
 		return 0, c.opErr(op, err)
 	}
 	n, err := io(pf.f, b)
-	return n, c.opErr(op, err)
+	return n, c.opErr(op, c.rawErr(err))
 }
 
 // Close closes the connection: at once, or when the raw system calls in
@@ -314,19 +327,21 @@ func (c *sockConn) setDeadline(t time.Time, set func(*os.File, time.Time) error)
 // SyscallConn returns the socket's raw access; it does not allocate.
 func (c *sockConn) SyscallConn() (syscall.RawConn, error) { return &c.raw, nil }
 
-// sockRawConn is a sockConn's syscall.RawConn: raw system calls until
-// promoted, the file's RawConn after. A Read or Write whose function
-// asks to wait promotes the socket and waits in the network poller.
+// sockRawConn is a sockConn's syscall.RawConn. Control always runs on
+// the descriptor under a raw reference, promoted or not (the reads and
+// writes that never wait go through it: see connPoller.tryReadv and
+// vecwrite.Collector.TryWrite), which spares the file's locking and
+// poller bookkeeping on every answer. Read and Write make raw system
+// calls until promoted and use the file's RawConn after; one whose
+// function asks to wait promotes the socket and waits in the network
+// poller.
 type sockRawConn struct{ c *sockConn }
 
-// Control runs f on the descriptor.
+// Control runs f on the descriptor, promoted or not: under a raw
+// reference, without the file's locking.
 func (r *sockRawConn) Control(f func(fd uintptr)) error {
-	pf, err := r.c.acquire()
-	if err != nil {
+	if err := r.c.ref(); err != nil {
 		return err
-	}
-	if pf != nil {
-		return r.c.rawErr(pf.rc.Control(f))
 	}
 	f(uintptr(r.c.fd))
 	r.c.release()
@@ -370,8 +385,10 @@ func (c *sockConn) rawTry(f func(fd uintptr) bool) (*sockFile, error) {
 	return c.promote()
 }
 
-// rawErr gives a RawConn error of the promoted file after Close as
-// net.ErrClosed (the file says "use of closed file").
+// rawErr gives an error of the promoted file after Close as
+// net.ErrClosed: the file says "use of closed file", or reports the
+// deadline in the past with which Close woke its waiters while raw
+// references kept it open.
 func (c *sockConn) rawErr(err error) error {
 	if err != nil && c.state.Load()&sockClosed != 0 {
 		return net.ErrClosed

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -164,6 +165,56 @@ func TestSockConnCloseWakesPromotedRead(t *testing.T) {
 	}
 }
 
+// waitIOWait waits until a goroutine of the test binary is parked in
+// the network poller (its stack reads "IO wait").
+func waitIOWait(t *testing.T) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); runtime.Gosched() {
+		if bytes.Contains(buf[:runtime.Stack(buf, true)], []byte("[IO wait")) {
+			return
+		}
+	}
+	t.Fatal("no goroutine waits in the network poller after 5 s")
+}
+
+// TestSockConnCloseInPromotedControl: Control on a promoted socket runs
+// under a raw reference. A Close during it wakes a read waiting in the
+// network poller at once (net.ErrClosed), while the descriptor stays
+// open until Control returns.
+func TestSockConnCloseInPromotedControl(t *testing.T) {
+	c, peer := sockPair(t, false)
+	if _, err := c.promote(); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Read(make([]byte, 1))
+		errc <- err
+	}()
+	waitIOWait(t)
+	var readErr, inside error
+	err := c.raw.Control(func(fd uintptr) {
+		c.Close()
+		select {
+		case readErr = <-errc:
+		case <-time.After(5 * time.Second):
+			readErr = errors.New("still waiting 5 s after Close")
+		}
+		_, inside = unix.Getsockname(int(fd))
+	})
+	if err != nil || inside != nil {
+		t.Fatalf("Control %v, getsockname after Close inside it: %v", err, inside)
+	}
+	if !errors.Is(readErr, net.ErrClosed) {
+		t.Fatalf("read waiting during Close: %v; want net.ErrClosed", readErr)
+	}
+	peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := peer.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("peer read %v after Control returned; want EOF (descriptor closed)", err)
+	}
+}
+
 // TestSockConnCloseWaitsForRawCalls: a descriptor in use by a raw call
 // stays open through Close, and is closed when the call returns; every
 // call after Close fails with net.ErrClosed.
@@ -177,18 +228,11 @@ func TestSockConnCloseWaitsForRawCalls(t *testing.T) {
 		}
 		var inside error
 		err := c.raw.Control(func(fd uintptr) {
-			if promoted {
-				// The file's own Control: no raw reference to wait for.
-				return
-			}
 			c.Close()
 			_, inside = unix.Getsockname(int(fd))
 		})
 		if err != nil || inside != nil {
 			t.Fatalf("promoted %v: Control %v, getsockname after Close inside it: %v", promoted, err, inside)
-		}
-		if promoted {
-			c.Close()
 		}
 		peer.SetReadDeadline(time.Now().Add(5 * time.Second))
 		if _, err := peer.Read(make([]byte, 1)); err != io.EOF {

@@ -19,7 +19,7 @@ type Collector struct {
 	wv   net.Buffers
 	// TryWrite's function for the socket, bound to self, and its error.
 	self       *Collector
-	writeFn    func(fd uintptr) bool
+	writeFn    func(fd uintptr)
 	writeAllFn func(fd uintptr) bool
 	werr       error
 }

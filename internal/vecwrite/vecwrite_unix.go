@@ -19,16 +19,16 @@ const maxIOV = 1024
 func (c *Collector) TryWrite(rc syscall.RawConn) (done bool, err error) {
 	c.bind()
 	c.werr = nil
-	err = rc.Write(c.writeFn)
+	err = rc.Control(c.writeFn)
 	if err == nil {
 		err = c.werr
 	}
 	return len(c.Bufs) == 0 && err == nil, err
 }
 
-// bind makes the functions given to rc.Write, bound to c: once per
-// Collector (a closure per call would be an allocation per write), and
-// again if the Collector was copied.
+// bind makes the functions given to rc.Control and rc.Write, bound to
+// c: once per Collector (a closure per call would be an allocation per
+// write), and again if the Collector was copied.
 func (c *Collector) bind() {
 	if c.self != c {
 		c.self, c.writeFn = c, c.writeSome
@@ -52,9 +52,10 @@ func (c *Collector) writeAll(rc syscall.RawConn) (handled bool, err error) {
 	return true, err
 }
 
-// writeSome is TryWrite's writev loop on fd; its error goes to c.werr. It
-// never asks to wait for the socket to become writable.
-func (c *Collector) writeSome(fd uintptr) bool {
+// writeSome is TryWrite's writev loop on fd, run through the socket's
+// RawConn.Control (it never waits for the socket to become writable);
+// its error goes to c.werr.
+func (c *Collector) writeSome(fd uintptr) {
 	for len(c.Bufs) > 0 {
 		n, e := unix.Writev(int(fd), c.Bufs[:min(len(c.Bufs), maxIOV)])
 		if n > 0 {
@@ -73,5 +74,4 @@ func (c *Collector) writeSome(fd uintptr) bool {
 			break
 		}
 	}
-	return true
 }
