@@ -52,9 +52,14 @@ type sessConn struct {
 	logoutKernel bool
 
 	expStatSN atomic.Uint32
-	lastRecv  atomic.Int64
-	pingITT   atomic.Uint32
-	pingSent  atomic.Int64
+	// lastRecv is when the last PDU came, as keepaliveDue knows it: the
+	// reader sets recvSeen (its own) for each PDU, and keepaliveDue,
+	// which runs before each of its waits, moves lastRecv to its own now
+	// (one clock read a wait instead of one a PDU).
+	lastRecv atomic.Int64
+	recvSeen bool
+	pingITT  atomic.Uint32
+	pingSent atomic.Int64
 
 	// The write queue. wmu guards wq, wspare, writing, wclosed, handoff
 	// and handoffQ; the goroutine that set writing owns the Framer's
@@ -206,8 +211,7 @@ func (c *sessConn) serve(ka bool) {
 		f, err := c.fr.ReadHeader()
 		if err == nil {
 			if ka {
-				// Only the keepalive reads it: spare the clock otherwise.
-				c.lastRecv.Store(time.Now().UnixNano())
+				c.recvSeen = true
 			}
 			err = c.handle(f)
 		}
@@ -583,6 +587,10 @@ func (c *sessConn) queueDataOutLocked(t *sessTask, ttt uint32, lun scsi.LUN, off
 // connection).
 func (c *sessConn) keepaliveDue(now time.Time) time.Time {
 	interval, timeout := c.s.cfg.NOPInterval, c.s.cfg.NOPTimeout
+	if c.recvSeen {
+		c.recvSeen = false
+		c.lastRecv.Store(now.UnixNano())
+	}
 	last := c.lastRecv.Load()
 	if c.pingITT.Load() != 0 {
 		sent := c.pingSent.Load()

@@ -26,7 +26,7 @@ func newConnPoller(nc net.Conn) *connPoller { return nil }
 func (p *connPoller) tryRead(b []byte) (int, error)                             { return 0, nil }
 func (p *connPoller) tryReadv(b, la []byte) (int, int, error)                   { return 0, 0, nil }
 func (p *connPoller) readvNetpoll(b, la []byte) (int, int, error)               { return 0, 0, nil }
-func (p *connPoller) wait(events int16, deadline time.Time) error               { return nil }
+func (p *connPoller) wait(events int16, now, deadline time.Time) error          { return nil }
 func (p *connPoller) writeAll(cw *vecwrite.Collector, deadline time.Time) error { return nil }
 func (p *connPoller) shutdown()                                                 {}
 func (p *connPoller) closeWake()                                                {}

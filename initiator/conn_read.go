@@ -264,13 +264,14 @@ func (b *connReader) readConn(p, la []byte) (int, int, error) {
 		// brings the monitor back to polling every 20 µs: yield every
 		// few milliseconds, before a wait. Not before every wait: a
 		// yield wakes an idle thread to look for work.
-		if now := int64(time.Since(connEpoch)); now-connYielded.Load() >= int64(connYieldEvery) {
-			connYielded.Store(now)
+		now := time.Now() // the one clock read of a wait
+		if t := int64(now.Sub(connEpoch)); t-connYielded.Load() >= int64(connYieldEvery) {
+			connYielded.Store(t)
 			runtime.Gosched()
+			now = time.Now()
 		}
 		until, sliced, woken := b.deadline, false, false
 		if b.kernelSlice > 0 || b.due != nil {
-			now := time.Now()
 			if b.kernelSlice > 0 {
 				if s := now.Add(b.kernelSlice); until.IsZero() || s.Before(until) {
 					until, sliced = s, true
@@ -282,7 +283,7 @@ func (b *connReader) readConn(p, la []byte) (int, int, error) {
 				}
 			}
 		}
-		if err := b.poll.wait(connPollIn, until); err != nil {
+		if err := b.poll.wait(connPollIn, now, until); err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				switch {
 				case woken:

@@ -11,7 +11,7 @@ import (
 // holds something to read.
 func connTestReadable(t *testing.T, br *connReader) {
 	t.Helper()
-	if err := br.poll.wait(connPollIn, time.Now().Add(5*time.Second)); err != nil {
+	if err := br.poll.wait(connPollIn, time.Time{}, time.Now().Add(5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 }

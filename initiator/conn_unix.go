@@ -57,10 +57,10 @@ type connPoller struct {
 	readvUntil func(fd uintptr) bool // waits in the network poller while empty
 	// A wait's events, deadline and result, and the function given to
 	// rc.Control for it (made once, as the read functions).
-	wEvents   int16
-	wDeadline time.Time
-	werr      error
-	waitFn    func(fd uintptr)
+	wEvents         int16
+	wNow, wDeadline time.Time
+	werr            error
+	waitFn          func(fd uintptr)
 	// waiting is set around a wait, closing by closeWake: each checks
 	// the other's flag after setting its own, so either the wait sees
 	// closing or closeWake sees the wait.
@@ -154,14 +154,16 @@ func (p *connPoller) readv(fd int) {
 
 // wait blocks in poll(2) until the socket is ready for events (POLLIN,
 // POLLOUT), has failed or has been shut down, or until deadline (if not
-// zero) has passed, which it reports as os.ErrDeadlineExceeded.
-func (p *connPoller) wait(events int16, deadline time.Time) error {
+// zero) has passed, which it reports as os.ErrDeadlineExceeded. now, if
+// not zero, is the time the caller read just before: the first poll's
+// timeout counts from it instead of another clock read.
+func (p *connPoller) wait(events int16, now, deadline time.Time) error {
 	p.waiting.Store(true)
 	defer p.waiting.Store(false)
 	if p.closing.Load() {
 		return net.ErrClosed
 	}
-	p.wEvents, p.wDeadline = events, deadline
+	p.wEvents, p.wNow, p.wDeadline = events, now, deadline
 	err := p.rc.Control(p.waitFn)
 	if err == nil {
 		err = p.werr // pollFD ran and set it
@@ -173,19 +175,25 @@ func (p *connPoller) wait(events int16, deadline time.Time) error {
 // always sets p.werr to its result.
 func (p *connPoller) pollFD(fd uintptr) {
 	p.fds[0] = unix.PollFd{Fd: int32(fd), Events: p.wEvents}
-	p.werr = connPollUntil(p.fds[:], p.wDeadline)
+	p.werr = connPollUntil(p.fds[:], p.wNow, p.wDeadline)
 }
 
 // connPollUntil waits in poll(2) until one of fds is ready (or has
 // failed) or deadline, if not zero, has passed, which it reports as
-// os.ErrDeadlineExceeded; an interrupted wait goes on.
-func connPollUntil(fds []unix.PollFd, deadline time.Time) error {
+// os.ErrDeadlineExceeded; an interrupted wait goes on. now, if not zero,
+// is the current time as the caller read it, for the first poll's
+// timeout.
+func connPollUntil(fds []unix.PollFd, now, deadline time.Time) error {
 	for {
 		timeout := time.Duration(-1)
 		if !deadline.IsZero() {
-			if timeout = time.Until(deadline); timeout <= 0 {
+			if now.IsZero() {
+				now = time.Now()
+			}
+			if timeout = deadline.Sub(now); timeout <= 0 {
 				return os.ErrDeadlineExceeded
 			}
+			now = time.Time{} // a poll that returns early reads the clock again
 		}
 		n, err := connPoll(fds, timeout)
 		if err == unix.EINTR || err == nil && n == 0 {
@@ -201,7 +209,7 @@ func (p *connPoller) writeAll(cw *vecwrite.Collector, deadline time.Time) error 
 	for {
 		done, err := cw.TryWrite(p.rc)
 		if err == nil && !done {
-			err = p.wait(unix.POLLOUT, deadline)
+			err = p.wait(unix.POLLOUT, time.Time{}, deadline)
 		}
 		if err != nil {
 			cw.Reset()

@@ -80,7 +80,7 @@ func TestConnReaderKernelWait(t *testing.T) {
 	for !br.fillNow(48) {
 		// The bytes are on their way through loopback: wait for them
 		// in the kernel, not with a sleep.
-		if err := br.poll.wait(connPollIn, time.Now().Add(5*time.Second)); err != nil {
+		if err := br.poll.wait(connPollIn, time.Time{}, time.Now().Add(5*time.Second)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -112,7 +112,7 @@ func dialSock(portal string, synCount int, keepAlive bool, deadline time.Time) (
 		// Over loopback the handshake is over by now and the wait
 		// returns at once.
 		fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
-		switch err := connPollUntil(fds[:], deadline); {
+		switch err := connPollUntil(fds[:], time.Time{}, deadline); {
 		case err == os.ErrDeadlineExceeded:
 			return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: raddr, Err: err}
 		case err != nil:

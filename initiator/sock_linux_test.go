@@ -81,7 +81,7 @@ func TestSockConnRawUntilNeeded(t *testing.T) {
 		t.Fatalf("tryRead of an empty socket: %d, %v", n, err)
 	}
 	peer.Write([]byte("answer"))
-	if err := p.wait(connPollIn, time.Now().Add(5*time.Second)); err != nil {
+	if err := p.wait(connPollIn, time.Time{}, time.Now().Add(5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := p.tryRead(got); n != 6 || err != nil || string(got[:n]) != "answer" {
