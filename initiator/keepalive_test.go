@@ -14,20 +14,30 @@ import (
 // kaTarget is a fake target for the keepalive tests: it logs one
 // initiator in, then reads everything and answers only NOP-Out pings,
 // and those only while answer is set. pings counts the pings it read.
+// With chatter set (and answer not), it sends an unsolicited NOP-In
+// that asks for no answer every chatter instead, counted in sent.
 type kaTarget struct {
-	addr   string
-	answer atomic.Bool
-	pings  atomic.Int32
+	addr    string
+	answer  atomic.Bool
+	pings   atomic.Int32
+	chatter time.Duration
+	sent    atomic.Int32
 }
 
 // kaStart starts a kaTarget, stopped at the end of the test.
 func kaStart(t *testing.T, answer bool) *kaTarget {
+	return kaStartChatter(t, answer, 0)
+}
+
+// kaStartChatter starts a kaTarget that sends a NOP-In every chatter
+// (none if zero).
+func kaStartChatter(t *testing.T, answer bool, chatter time.Duration) *kaTarget {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	kt := &kaTarget{addr: ln.Addr().String()}
+	kt := &kaTarget{addr: ln.Addr().String(), chatter: chatter}
 	kt.answer.Store(answer)
 	done := make(chan struct{})
 	t.Cleanup(func() {
@@ -46,6 +56,23 @@ func kaStart(t *testing.T, answer bool) *kaTarget {
 			<-t.Context().Done()
 			nc.Close()
 		}()
+		if kt.chatter > 0 {
+			// The only writer to the connection (answer is not set).
+			go func() {
+				for sn := uint32(100); ; sn++ {
+					select {
+					case <-t.Context().Done():
+						return
+					case <-time.After(kt.chatter):
+					}
+					in := iscsi.NOPIn{ITT: iscsi.ReservedTag, TTT: iscsi.ReservedTag, StatSN: sn, ExpCmdSN: 1, MaxCmdSN: 32}
+					if fr.WritePDU(&in) != nil {
+						return
+					}
+					kt.sent.Add(1)
+				}
+			}()
+		}
 		statSN := uint32(100)
 		for {
 			f, err := fr.ReadFrame()
@@ -152,5 +179,27 @@ func TestKeepaliveKernelWait(t *testing.T) {
 	}
 	if err := kaWaitFailed(t, s, events); !errors.Is(err, ErrKeepalive) {
 		t.Fatalf("command after the failure: %v, want ErrKeepalive", err)
+	}
+}
+
+// A session that keeps receiving PDUs sends no ping: what comes counts
+// as a sign of life, although the target answers no ping (it would fail
+// with ErrKeepalive NOPTimeout after its first ping otherwise).
+func TestKeepaliveTrafficNoPing(t *testing.T) {
+	kt := kaStartChatter(t, false, 10*time.Millisecond)
+	s := kaDial(t, kt)
+	s.Events() // starts the reader
+	// 60 NOP-Ins span more than NOPInterval + NOPTimeout (250 ms) twice.
+	for kt.sent.Load() < 60 {
+		if st := s.State(); st != StateLoggedIn {
+			t.Fatalf("session %v after %d NOP-Ins of its target", st, kt.sent.Load())
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not a stand-in for work
+	}
+	if n := kt.pings.Load(); n != 0 {
+		t.Fatalf("%d pings sent while the target sent a PDU every 10 ms", n)
+	}
+	if st := s.State(); st != StateLoggedIn {
+		t.Fatalf("session %v while its target kept sending", st)
 	}
 }
