@@ -264,11 +264,7 @@ func benchIO(ctx context.Context, out io.Writer, cfg initiator.Config, o benchOp
 	cfg.QueueDepth = max(o.qd, initiator.DefaultQueueDepth)
 	lctx, cancel := context.WithTimeout(ctx, initiatorTimeout)
 	defer cancel()
-	// The login under a context that is never cancelled (LoginTimeout
-	// bounds it, in the kernel), as benchLogins's: the session then runs
-	// on lunar's bare socket (see initiator's sockConn), as iscsi-perf's
-	// libiscsi does on its own, instead of the one Go's dialer makes.
-	s, err := initiator.Dial(context.Background(), cfg)
+	s, err := initiator.Dial(lctx, cfg)
 	if err != nil {
 		return nil, explainLogin(err, cfg.Portal, cfg.TargetName)
 	}
