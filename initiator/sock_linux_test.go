@@ -145,10 +145,11 @@ func TestSockConnRawReadWaits(t *testing.T) {
 	}
 }
 
-// TestSockConnCloseWakesPromotedRead: Close wakes a read waiting in the
-// network poller (or one about to), which fails with net.ErrClosed.
-func TestSockConnCloseWakesPromotedRead(t *testing.T) {
-	c, _ := sockPair(t, false)
+// sockPromotedRead returns a promoted sockPair and the result of a
+// one-byte Read of it started in another goroutine.
+func sockPromotedRead(t *testing.T) (*sockConn, net.Conn, <-chan error) {
+	t.Helper()
+	c, peer := sockPair(t, false)
 	if _, err := c.promote(); err != nil {
 		t.Fatal(err)
 	}
@@ -157,6 +158,13 @@ func TestSockConnCloseWakesPromotedRead(t *testing.T) {
 		_, err := c.Read(make([]byte, 1))
 		errc <- err
 	}()
+	return c, peer, errc
+}
+
+// TestSockConnCloseWakesPromotedRead: Close wakes a read waiting in the
+// network poller (or one about to), which fails with net.ErrClosed.
+func TestSockConnCloseWakesPromotedRead(t *testing.T) {
+	c, _, errc := sockPromotedRead(t)
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -183,15 +191,7 @@ func waitIOWait(t *testing.T) {
 // network poller at once (net.ErrClosed), while the descriptor stays
 // open until Control returns.
 func TestSockConnCloseInPromotedControl(t *testing.T) {
-	c, peer := sockPair(t, false)
-	if _, err := c.promote(); err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() {
-		_, err := c.Read(make([]byte, 1))
-		errc <- err
-	}()
+	c, peer, errc := sockPromotedRead(t)
 	waitIOWait(t)
 	var readErr, inside error
 	err := c.raw.Control(func(fd uintptr) {
