@@ -15,7 +15,10 @@ const maxIOV = 1024
 
 // TryWrite writes as much of the kept buffers to the socket as it takes
 // without blocking (writev), and keeps the rest. It reports whether
-// everything was written.
+// everything was written. It runs through rc.Control, which for Go's
+// own sockets takes no write lock: the caller makes sure that nothing
+// else writes to the socket meanwhile (lunar's target and initiator
+// hold their connection's writing side).
 func (c *Collector) TryWrite(rc syscall.RawConn) (done bool, err error) {
 	c.bind()
 	c.werr = nil
