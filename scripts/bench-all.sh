@@ -11,7 +11,9 @@
 #
 # Each run holds /tmp/lunar-bench.lock (flock) so that no two benchmark
 # runs on this machine overlap; a part that fails is reported in the
-# document instead of stopping the others.
+# document instead of stopping the others. Do not run this script itself
+# under that lock: its parts take it one after another, and would wait
+# for it forever.
 #
 # Usage: scripts/bench-all.sh [--rounds N] [--seconds S] [--size SIZE] [--cycles C] [--out FILE]
 #
