@@ -135,20 +135,17 @@ func dialSock(portal string, synCount int, keepAlive bool, deadline time.Time) (
 }
 
 // acquire returns the promoted file, or takes a raw reference (returning
-// nil) that release gives back: the descriptor stays open until then.
+// nil) that release gives back: the descriptor stays open until then. A
+// socket promoted meanwhile may still get a raw reference, which is as
+// good (see ref).
 func (c *sockConn) acquire() (*sockFile, error) {
-	for {
-		s := c.state.Load()
-		if s&sockClosed != 0 {
+	if pf := c.file.Load(); pf != nil {
+		if c.state.Load()&sockClosed != 0 {
 			return nil, net.ErrClosed
 		}
-		if pf := c.file.Load(); pf != nil {
-			return pf, nil
-		}
-		if c.state.CompareAndSwap(s, s+1) {
-			return nil, nil
-		}
+		return pf, nil
 	}
+	return nil, c.ref()
 }
 
 // ref takes a raw reference, promoted or not, that release gives back.
