@@ -150,6 +150,16 @@ type Config struct {
 	// NOPTimeout is how long a ping may go unanswered before the
 	// connection is dropped; zero means DefaultNOPTimeout.
 	NOPTimeout time.Duration
+	// BusyPoll lets the session's reader poll its socket briefly for the
+	// answers of the commands in flight before it sleeps (Linux, with
+	// commands started by Session.Start and no Execute call waiting): the
+	// default is Yes. It trades CPU time for latency and throughput: a
+	// thread that sleeps lets its CPU go idle, and waking an idle CPU
+	// (a virtual machine's above all) takes longer than the answer. The
+	// reader gives the CPU to any other thread that wants it between two
+	// tries, and stops polling by itself while polls keep missing (a slow
+	// or distant target). BoolNo sleeps at once.
+	BusyPoll Bool
 	// LoginTimeout bounds one connect and login; zero means
 	// DefaultLoginTimeout.
 	LoginTimeout time.Duration

@@ -125,6 +125,7 @@ func newSessConn(s *Session) *sessConn {
 // attach makes c the logged-in connection of lr.
 func (c *sessConn) attach(lr *loginResult) {
 	c.nc, c.br, c.fr, c.cw, c.raw = lr.nc, lr.br, lr.fr, lr.cw, connRaw(lr.nc)
+	c.br.streamPoll = c.s.cfg.BusyPoll.or(true)
 	c.maxSend, c.maxBurst = int(lr.params.TargetMaxRecvDSL), int(lr.params.MaxBurstLength)
 	c.expStatSN.Store(lr.statSN + 1)
 	c.lastRecv.Store(time.Now().UnixNano())

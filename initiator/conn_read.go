@@ -65,6 +65,14 @@ type connReader struct {
 	// spins is the state polling for single answers shares (see
 	// connSpin): connSpinShared but in tests.
 	spins *connSpinState
+	// streamPoll makes the waits in the kernel of a reader without
+	// kernelSlice (the session's, for the commands in flight) poll the
+	// socket first (see pollStream). streamHits is the moving share of
+	// those polls that found their answer, in 256ths, and streamSkips
+	// counts the waits that did not poll since the last one that did.
+	streamPoll  bool
+	streamHits  int
+	streamSkips int
 }
 
 // connKernelSlice bounds a single answer's wait in the kernel (a login's,
@@ -101,7 +109,7 @@ func (b *connReader) expectLarge(large bool) { b.headerOnly = large }
 
 // newConnReader returns a reader of r with the smallest buffer.
 func newConnReader(r io.Reader) *connReader {
-	return &connReader{r: r, buf: make([]byte, connReadMin), spins: &connSpinShared}
+	return &connReader{r: r, buf: make([]byte, connReadMin), spins: &connSpinShared, streamHits: streamHitsAll}
 }
 
 // fillNow reads into the empty buffer what the connection holds already,
@@ -264,11 +272,19 @@ func (b *connReader) readConn(p, la []byte) (int, int, error) {
 		// brings the monitor back to polling every 20 µs: yield every
 		// few milliseconds, before a wait. Not before every wait: a
 		// yield wakes an idle thread to look for work.
-		now := time.Now() // the one clock read of a wait
+		now := time.Now() // the one clock read of a wait that sleeps at once
 		if t := int64(now.Sub(connEpoch)); t-connYielded.Load() >= int64(connYieldEvery) {
 			connYielded.Store(t)
 			runtime.Gosched()
 			now = time.Now()
+		}
+		if b.streamPoll && b.kernelSlice == 0 {
+			if n, m, polled, err := b.pollStream(p, la, now); polled {
+				if n > 0 || err != nil {
+					return n, m, err
+				}
+				now = time.Now()
+			}
 		}
 		until, sliced, woken := b.deadline, false, false
 		if b.kernelSlice > 0 || b.due != nil {
@@ -352,6 +368,62 @@ func (b *connReader) spin(p, la []byte, asked time.Time) (int, int, error) {
 		}
 	}
 	return 0, 0, nil
+}
+
+// Polling for the answers of the commands in flight (pollStream). At
+// 128 KiB reads with eight commands in flight against tgtd on this
+// two-CPU virtual machine the reader found the socket empty about once
+// per answer, and the answer came some 100 µs later: a thread that
+// sleeps meanwhile lets its CPU halt, and the wake-up of a halted
+// virtual CPU costs tens of microseconds more, on the reader's side and
+// on the target's. Polling instead, with sched_yield(2) between tries so
+// that the target runs whenever it wants the CPU, found about 80 % of
+// the answers within connStreamSpin and took the throughput from about
+// 740 to about 860 MiB/s (libiscsi, which sleeps, about 760) for about
+// the same CPU time per command. So the session's reader polls for its
+// expected answers, as long as the polls keep paying: when fewer than
+// half of the recent ones found their answer (a target slower or farther
+// away), it sleeps at once, and polls again only once in streamProbeEvery
+// waits, to notice a target that has become fast again.
+const (
+	streamHitsAll    = 256 // every recent poll hit (streamHits' scale)
+	streamHitsMin    = 64  // below this share of hits, polls are probes
+	streamHitsWeight = 16  // a poll's weight in streamHits: 1/16
+	streamProbeEvery = 8
+)
+
+// pollStream polls the socket for an answer of the commands in flight,
+// reading it into p and la as tryReadv does, until it comes or
+// connStreamSpin has passed since now; it reports whether it polled at
+// all (not while polling misses, between two probes, nor while another
+// goroutine of the process polls).
+func (b *connReader) pollStream(p, la []byte, now time.Time) (n, m int, polled bool, err error) {
+	if connStreamSpin <= 0 {
+		return 0, 0, false, nil
+	}
+	if b.streamHits < streamHitsMin {
+		if b.streamSkips++; b.streamSkips < streamProbeEvery {
+			return 0, 0, false, nil
+		}
+	}
+	st := b.spins
+	if !st.busy.CompareAndSwap(false, true) {
+		return 0, 0, false, nil
+	}
+	b.streamSkips = 0
+	for {
+		connYieldCPU()
+		if n, m, err = b.poll.tryReadv(p, la); n > 0 || err != nil {
+			b.streamHits += (streamHitsAll - b.streamHits) / streamHitsWeight
+			break
+		}
+		if time.Since(now) >= connStreamSpin {
+			b.streamHits -= b.streamHits / streamHitsWeight
+			break
+		}
+	}
+	st.busy.Store(false)
+	return n, m, true, err
 }
 
 // readNetpoll reads from r in Go's network poller, bounded by deadline

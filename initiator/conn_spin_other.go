@@ -9,5 +9,8 @@ import "time"
 // that shares it.
 const connSpin time.Duration = 0
 
+// connStreamSpin is zero too (see connReader.pollStream).
+const connStreamSpin time.Duration = 0
+
 // connYieldCPU is unused here.
 func connYieldCPU() {}

@@ -31,6 +31,7 @@ type benchOpts struct {
 	prof        profiles
 	api         string
 	buffers     string
+	busyPoll    bool
 }
 
 // benchRow is one line of the bench summary.
@@ -111,6 +112,7 @@ func newInitiatorBench(f *initiatorFlags) *cobra.Command {
 	fl.IntVar(&o.qd, "qd", 32, "queue depth: commands kept in flight")
 	fl.StringVar(&o.api, "api", "async", "how commands are issued: async (completion callbacks) or sync (a goroutine per queue slot)")
 	fl.StringVar(&o.buffers, "buffers", "shared", "data buffers: shared (one for all reads, one for all writes) or slot (one per queue slot)")
+	fl.BoolVar(&o.busyPoll, "busy-poll", true, "let the session's reader poll briefly for answers before sleeping (Config.BusyPoll; Linux)")
 	fl.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run")
 	fl.IntVar(&o.loginCycles, "login-cycles", 0, "measure this many login+logout cycles instead of I/O")
 	fl.StringVar(&o.prof.cpu, "cpuprofile", "", "write a CPU profile of the run to this file")
@@ -262,6 +264,9 @@ func benchIO(ctx context.Context, out io.Writer, cfg initiator.Config, o benchOp
 		return nil, fmt.Errorf("--bs: %w", err)
 	}
 	cfg.QueueDepth = max(o.qd, initiator.DefaultQueueDepth)
+	if !o.busyPoll {
+		cfg.BusyPoll = initiator.BoolNo
+	}
 	lctx, cancel := context.WithTimeout(ctx, initiatorTimeout)
 	defer cancel()
 	s, err := initiator.Dial(lctx, cfg)
