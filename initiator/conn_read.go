@@ -370,21 +370,24 @@ func (b *connReader) spin(p, la []byte, asked time.Time) (int, int, error) {
 	return 0, 0, nil
 }
 
-// Polling for the answers of the commands in flight (pollStream). At
-// 128 KiB reads with eight commands in flight against tgtd on this
-// two-CPU virtual machine the reader found the socket empty about once
-// per answer, and the answer came some 100 µs later: a thread that
-// sleeps meanwhile lets its CPU halt, and the wake-up of a halted
-// virtual CPU costs tens of microseconds more, on the reader's side and
-// on the target's. Polling instead, with sched_yield(2) between tries so
-// that the target runs whenever it wants the CPU, found about 80 % of
-// the answers within connStreamSpin and took the throughput from about
-// 740 to about 860 MiB/s (libiscsi, which sleeps, about 760) for about
-// the same CPU time per command. So the session's reader polls for its
-// expected answers, as long as the polls keep paying: when fewer than
-// half of the recent ones found their answer (a target slower or farther
-// away), it sleeps at once, and polls again only once in streamProbeEvery
-// waits, to notice a target that has become fast again.
+// Polling for the answers of the commands in flight (pollStream).
+// Against tgtd on this two-CPU virtual machine, with 128 KiB reads and
+// eight commands in flight, the reader found the socket empty about once
+// per answer, and the answer came some 100 µs later (4 KiB reads, 32 in
+// flight: about 20 µs). A thread that sleeps meanwhile lets its CPU
+// halt, and waking a halted virtual CPU costs tens of microseconds more,
+// on the reader's side and on the target's. Polling instead, with
+// sched_yield(2) between tries so that the target runs whenever it wants
+// the CPU, found about 80 % of the 128 KiB answers (and nearly all 4 KiB
+// ones) within connStreamSpin. In scripts/bench-initiator.sh (8 rounds)
+// it took lunar from 945 to 1024 MiB/s at 128 KiB (libiscsi, which
+// sleeps in poll(2): 890) and from 40.0k to 45.5k IOPS at 4 KiB
+// (libiscsi 40.6k), for about 7 µs (128 KiB) and 2 µs (4 KiB) more CPU
+// time per command. So the session's reader polls for its expected
+// answers as long as the polls keep paying: when fewer than a quarter of
+// the recent ones found their answer (a target slower or farther away),
+// it sleeps at once, and polls only once in streamProbeEvery waits, to
+// notice a target that has become fast again.
 const (
 	streamHitsAll    = 256 // every recent poll hit (streamHits' scale)
 	streamHitsMin    = 64  // below this share of hits, polls are probes

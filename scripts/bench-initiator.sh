@@ -4,11 +4,15 @@
 #
 #   scripts/bench-initiator.sh [--rounds N] [--seconds S] [--cycles C] [--port P]
 #                              [--portal HOST:PORT --iqn IQN] [--baseline LUNAR-BINARY]
+#                              [--baseline-flags "FLAGS"]
 #
 # The portal port defaults to a free one; tgtd's control port is 900 + PID % 99.
 # With --portal and --iqn it starts no tgtd and uses that target's LUN 1.
 # With --baseline BIN, every round also runs BIN (an earlier build of lunar)
-# for the lunar rows, and the table gets a BASELINE column.
+# for the lunar rows, and the table gets a BASELINE column. --baseline-flags
+# adds flags to the baseline's "lunar initiator bench" runs; without
+# --baseline the baseline is this build, so that --baseline-flags
+# --busy-poll=false shows lunar with and without polling for its answers.
 #
 # lunar's I/O rows use "lunar initiator bench" with its default --api async
 # (Session.Start: each completion callback issues the next command), as
@@ -34,7 +38,7 @@
 # libiscsi-dev, and GNU time (/usr/bin/time).
 set -euo pipefail
 
-rounds=4 seconds=10 cycles=200 port='' ext_portal='' ext_iqn='' baseline=''
+rounds=4 seconds=10 cycles=200 port='' ext_portal='' ext_iqn='' baseline='' baseline_flags=''
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rounds) rounds=$2; shift 2 ;;
@@ -44,7 +48,8 @@ while [ $# -gt 0 ]; do
 	--portal) ext_portal=$2; shift 2 ;;
 	--iqn) ext_iqn=$2; shift 2 ;;
 	--baseline) baseline=$2; shift 2 ;;
-	-h|--help) sed -n 2,34p "$0"; exit 0 ;;
+	--baseline-flags) baseline_flags=$2; shift 2 ;;
+	-h|--help) sed -n 2,38p "$0"; exit 0 ;;
 	*) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -85,6 +90,9 @@ trap 'exit 130' INT TERM
 echo "building lunar..." >&2
 (cd "$root" && go build -o "$work/lunar" ./cmd/lunar)
 lunar=$work/lunar
+if [ -n "$baseline_flags" ] && [ -z "$baseline" ]; then
+	baseline=$lunar
+fi
 gcc -O2 -o "$work/libiscsi-login-bench" "$root/scripts/libiscsi-login-bench.c" -liscsi
 
 if [ -n "$ext_portal" ]; then
@@ -92,6 +100,12 @@ if [ -n "$ext_portal" ]; then
 else
 	echo "creating a 1 GiB backing file..." >&2
 	head -c $((1 << 30)) /dev/urandom >"$work/lun1.img"
+	# Written back now, and read twice through the page cache (which
+	# marks its pages active), so that the first round's runs do neither:
+	# without this, the first 128 KiB run of the first round (lunar's)
+	# was the slowest of all, at about half the others' rate.
+	sync "$work/lun1.img"
+	cat "$work/lun1.img" "$work/lun1.img" >/dev/null
 
 	tgtd -f -C "$ctl" --iscsi portal="$portal" >"$work/tgtd.log" 2>&1 &
 	tgtpid=$!
@@ -121,12 +135,12 @@ cost() {
 	awk -v n="$1" 'END { if (n > 0) printf "%.2f %.3f\n", ($1 + $2) * 1e6 / n, ($3 + $4) / n; else print "0 0" }' "$2"
 }
 
-# lunar_io BIN RW BS QD: prints "IOPS MiB/s CPU-µs/cmd switches/cmd"
+# lunar_io BIN RW BS QD [FLAGS...]: prints "IOPS MiB/s CPU-µs/cmd switches/cmd"
 lunar_io() {
 	local js bin=$1
 	shift
 	js=$(timed "$work/time" "$bin" initiator bench "$portal" --target "$iqn" --lun 1 --rw "$1" --bs "$2" --qd "$3" \
-		--duration "${seconds}s" -o json)
+		--duration "${seconds}s" "${@:4}" -o json)
 	echo "$js" | jq -r '.[0] | "\(.iops | round) \(.mib_per_s * 10 | round / 10)"' | tr '\n' ' '
 	cost "$(echo "$js" | jq -r '.[0].ops')" "$work/time"
 }
@@ -153,10 +167,10 @@ libiscsi_io() {
 	cost "$(awk -v i="$iops" -v s="$seconds" 'BEGIN { printf "%.0f", i * s }')" "$work/time"
 }
 
-# lunar_login BIN: prints "µs-per-cycle CPU-µs-per-cycle switches-per-cycle"
+# lunar_login BIN [FLAGS...]: prints "µs-per-cycle CPU-µs-per-cycle switches-per-cycle"
 lunar_login() {
 	local us
-	us=$(timed "$work/time" "$1" initiator bench "$portal" --target "$iqn" --login-cycles "$cycles" -o json | jq -r '.[0].mean_us | round')
+	us=$(timed "$work/time" "$1" initiator bench "$portal" --target "$iqn" --login-cycles "$cycles" "${@:2}" -o json | jq -r '.[0].mean_us | round')
 	echo "$us $(cost "$cycles" "$work/time")"
 }
 
@@ -186,13 +200,16 @@ keep() {
 # One measurement each, into the arrays above.
 l4k_run() { keep l4k 0 lunar_io "$lunar" randread 4K 32; }
 p4k_run() { keep p4k 0 libiscsi_io 8 32 -r; }
-b4k_run() { keep b4k 0 lunar_io "$baseline" randread 4K 32; }
+# shellcheck disable=SC2086 # the baseline's flags split into words
+b4k_run() { keep b4k 0 lunar_io "$baseline" randread 4K 32 $baseline_flags; }
 l128_run() { keep l128 1 lunar_io "$lunar" read 128K 8; }
 p128_run() { keep p128 1 libiscsi_io 256 8; }
-b128_run() { keep b128 1 lunar_io "$baseline" read 128K 8; }
+# shellcheck disable=SC2086
+b128_run() { keep b128 1 lunar_io "$baseline" read 128K 8 $baseline_flags; }
 llog_run() { keep llog 0 lunar_login "$lunar"; }
 plog_run() { keep plog 0 libiscsi_login; }
-blog_run() { keep blog 0 lunar_login "$baseline"; }
+# shellcheck disable=SC2086
+blog_run() { keep blog 0 lunar_login "$baseline" $baseline_flags; }
 # pair ROUND LUNAR LIBISCSI BASELINE: runs the row's measurements, lunar
 # first in odd rounds and libiscsi first in even ones, so that neither
 # side always runs right after the other's (or the previous row's) load.
@@ -254,6 +271,13 @@ echo "machine: $(uname -srm); $(nproc) CPUs; $(grep -m1 'model name' /proc/cpuin
 echo "target: tgtd on $portal, LUN 1 = 1 GiB file; $rounds interleaved rounds of ${seconds}s, $cycles login cycles; medians"
 echo "LUNAR AHEAD: in how many rounds lunar did better than libiscsi in the same round"
 echo "libiscsi: iscsi-perf for I/O (its command count estimated as average IOPS x seconds), scripts/libiscsi-login-bench.c for logins"
+if [ -n "$baseline" ]; then
+	if [ "$baseline" = "$lunar" ]; then
+		echo "BASELINE: this build of lunar, with ${baseline_flags:-no flags}"
+	else
+		echo "BASELINE: $baseline${baseline_flags:+ with $baseline_flags}"
+	fi
+fi
 echo
 {
 	if [ -n "$baseline" ]; then
