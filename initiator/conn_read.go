@@ -338,7 +338,8 @@ type connSpinState struct {
 	// nanoseconds, from the first read that found the socket empty
 	// (zero until one is seen).
 	avg atomic.Int64
-	// busy is held by the goroutine that polls.
+	// busy is held by the goroutine that polls: for a single answer
+	// (spin) or for the answers of its commands in flight (pollStream).
 	busy atomic.Bool
 }
 
