@@ -357,18 +357,30 @@ func (st *connSpinState) seen(d time.Duration) {
 // it reads nothing (0, 0, nil) when polling is not worth it now or
 // another goroutine polls.
 func (b *connReader) spin(p, la []byte, asked time.Time) (int, int, error) {
-	st := b.spins
-	if connSpin <= 0 || st.avg.Load() > int64(connSpin) || !st.busy.CompareAndSwap(false, true) {
+	if connSpin <= 0 || b.spins.avg.Load() > int64(connSpin) {
 		return 0, 0, nil
 	}
+	n, m, _, err := b.pollFor(p, la, asked, connSpin)
+	return n, m, err
+}
+
+// pollFor polls the socket, reading into p and la as tryReadv does, with
+// sched_yield(2) before each try, until something comes (or an error) or,
+// after one try at least, budget has passed since since. It reports
+// whether it polled at all: not while another goroutine of the process
+// polls (one P at most is held up polling).
+func (b *connReader) pollFor(p, la []byte, since time.Time, budget time.Duration) (n, m int, polled bool, err error) {
+	st := b.spins
+	if !st.busy.CompareAndSwap(false, true) {
+		return 0, 0, false, nil
+	}
 	defer st.busy.Store(false)
-	for time.Since(asked) < connSpin {
+	for {
 		connYieldCPU()
-		if n, m, err := b.poll.tryReadv(p, la); n > 0 || err != nil {
-			return n, m, err
+		if n, m, err = b.poll.tryReadv(p, la); n > 0 || err != nil || time.Since(since) >= budget {
+			return n, m, true, err
 		}
 	}
-	return 0, 0, nil
 }
 
 // Polling for the answers of the commands in flight (pollStream).
@@ -410,23 +422,15 @@ func (b *connReader) pollStream(p, la []byte, now time.Time) (n, m int, polled b
 			return 0, 0, false, nil
 		}
 	}
-	st := b.spins
-	if !st.busy.CompareAndSwap(false, true) {
+	if n, m, polled, err = b.pollFor(p, la, now, connStreamSpin); !polled {
 		return 0, 0, false, nil
 	}
 	b.streamSkips = 0
-	for {
-		connYieldCPU()
-		if n, m, err = b.poll.tryReadv(p, la); n > 0 || err != nil {
-			b.streamHits += (streamHitsAll - b.streamHits) / streamHitsWeight
-			break
-		}
-		if time.Since(now) >= connStreamSpin {
-			b.streamHits -= b.streamHits / streamHitsWeight
-			break
-		}
+	if n > 0 || err != nil {
+		b.streamHits += (streamHitsAll - b.streamHits) / streamHitsWeight
+	} else {
+		b.streamHits -= b.streamHits / streamHitsWeight
 	}
-	st.busy.Store(false)
 	return n, m, true, err
 }
 
